@@ -1,0 +1,186 @@
+"""What hardware the notebook runs on, and how to share and free it.
+
+Nothing heavy happens at import. :func:`report` loads TensorFlow and PyTorch, turns on TensorFlow's
+GPU memory growth (so several notebooks can share one GPU) and prints one verdict line.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import os
+import platform
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ start-up chatter
+
+
+@dataclass
+class GpuInfo:
+    """One GPU as a framework sees it."""
+
+    name: str
+    memory_gib: float | None = None
+    compute_capability: str | None = None
+
+
+@dataclass
+class FrameworkInfo:
+    """A framework's version and the GPUs it sees."""
+
+    name: str
+    version: str | None
+    gpus: list[GpuInfo] = field(default_factory=list)
+    cuda: str | None = None
+    cudnn: str | None = None
+    error: str | None = None
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def torch_info() -> FrameworkInfo:
+    """Return PyTorch's version, CUDA/cuDNN versions and visible GPUs."""
+    if not _installed("torch"):
+        return FrameworkInfo("PyTorch", None, error="not installed")
+    import torch
+
+    info = FrameworkInfo("PyTorch", torch.__version__, cuda=torch.version.cuda)
+    if torch.cuda.is_available():
+        info.cudnn = str(torch.backends.cudnn.version())
+        for index in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(index)
+            info.gpus.append(
+                GpuInfo(props.name, round(props.total_memory / 2**30, 1), f"{props.major}.{props.minor}")
+            )
+    return info
+
+
+def tensorflow_info() -> FrameworkInfo:
+    """Return TensorFlow's version, build CUDA/cuDNN versions and visible GPUs."""
+    if not _installed("tensorflow"):
+        return FrameworkInfo("TensorFlow", None, error="not installed")
+    import tensorflow as tf
+
+    enable_memory_growth()
+    build = tf.sysconfig.get_build_info()
+    info = FrameworkInfo(
+        "TensorFlow", tf.__version__, cuda=build.get("cuda_version"), cudnn=build.get("cudnn_version")
+    )
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        capability = details.get("compute_capability")
+        info.gpus.append(
+            GpuInfo(
+                details.get("device_name", gpu.name),
+                None,
+                ".".join(map(str, capability)) if capability else None,
+            )
+        )
+    return info
+
+
+def enable_memory_growth() -> None:
+    """Let TensorFlow allocate GPU memory as needed instead of taking all of it at start."""
+    if not _installed("tensorflow"):
+        return
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:
+            pass  # GPUs already initialised: growth can only be set before first use
+
+
+def has_gpu() -> bool:
+    """Return True when PyTorch sees a CUDA GPU."""
+    if not _installed("torch"):
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def torch_device() -> Any:
+    """Return ``torch.device('cuda')`` when a GPU is present, else ``torch.device('cpu')``."""
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def verdict(frameworks: list[FrameworkInfo] | None = None) -> str:
+    """Return a one-line summary such as ``no GPU: running on CPU``."""
+    frameworks = frameworks if frameworks is not None else [tensorflow_info(), torch_info()]
+    seen = [fw for fw in frameworks if fw.gpus]
+    if not seen:
+        return f"no GPU: running on CPU ({os.cpu_count()} cores)"
+    gpu = seen[0].gpus[0]
+    who = " and ".join(fw.name for fw in seen)
+    missing = [fw.name for fw in frameworks if fw.version and not fw.gpus]
+    line = f"GPU: {gpu.name} seen by {who}"
+    if missing:
+        line += f"; {', '.join(missing)} sees no GPU (it will use the CPU)"
+    return line
+
+
+def report(verbose: bool = True) -> dict[str, Any]:
+    """Print framework versions and devices with a verdict line; return the same as a dict."""
+    frameworks = [tensorflow_info(), torch_info()]
+    keras_version = None
+    if _installed("keras"):
+        import keras
+
+        keras_version = keras.__version__
+    summary = {
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "keras": keras_version,
+        "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+        "frameworks": [fw.__dict__ | {"gpus": [g.__dict__ for g in fw.gpus]} for fw in frameworks],
+        "verdict": verdict(frameworks),
+    }
+    if verbose:
+        print(f"Python {summary['python']} on {summary['platform']}")
+        print(f"Keras {keras_version} (backend: {summary['keras_backend']})")
+        for fw in frameworks:
+            if fw.error:
+                print(f"{fw.name}: {fw.error}")
+                continue
+            build = ", ".join(f"{k} {v}" for k, v in (("CUDA", fw.cuda), ("cuDNN", fw.cudnn)) if v)
+            print(f"{fw.name} {fw.version}" + (f" ({build})" if build else ""))
+            for gpu in fw.gpus:
+                memory = f", {gpu.memory_gib} GiB" if gpu.memory_gib else ""
+                print(f"  GPU: {gpu.name}{memory}")
+        print(f"=> {summary['verdict']}")
+    return summary
+
+
+def memory_report() -> str:
+    """Return a line with the GPU memory PyTorch and TensorFlow hold now (empty on CPU)."""
+    lines = []
+    if has_gpu():
+        import torch
+
+        allocated = torch.cuda.memory_allocated() / 2**20
+        reserved = torch.cuda.memory_reserved() / 2**20
+        lines.append(f"PyTorch: {allocated:.0f} MiB allocated, {reserved:.0f} MiB reserved")
+    if "tensorflow" in sys.modules:  # only report TensorFlow if the notebook loaded it
+        tf = sys.modules["tensorflow"]
+        for index, _ in enumerate(tf.config.list_logical_devices("GPU")):
+            usage = tf.config.experimental.get_memory_info(f"GPU:{index}")
+            lines.append(f"TensorFlow GPU:{index}: {usage['current'] / 2**20:.0f} MiB in use")
+    return "; ".join(lines) if lines else "no GPU memory in use (CPU only)"
+
+
+def release() -> None:
+    """Free framework memory at the end of a notebook so the next one can use the GPU."""
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()
+    gc.collect()
+    if "torch" in sys.modules and sys.modules["torch"].cuda.is_available():
+        sys.modules["torch"].cuda.empty_cache()
+    print("Released framework memory: " + memory_report())

@@ -1,0 +1,281 @@
+"""One consistent plotting style for the bootcamp, and the figures every lab needs.
+
+Each function returns the matplotlib ``Figure`` it drew, so a notebook can save it or tweak it.
+:class:`LivePlot` redraws a training curve in place in Jupyter (as a Keras callback or from a PyTorch
+loop) and draws once at the end when there is no notebook front end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+STYLE: dict[str, Any] = {
+    "figure.figsize": (7.0, 4.0),
+    "figure.dpi": 100,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "legend.frameon": False,
+    "image.cmap": "viridis",
+}
+LOG_SCALE_WORDS = ("loss", "mse", "mae", "error")
+
+
+def use_style() -> None:
+    """Apply the bootcamp's matplotlib style to every later figure."""
+    matplotlib.rcParams.update(STYLE)
+
+
+def _history_dict(history: Any) -> dict[str, list[float]]:
+    """Accept a Keras ``History``, a dict of lists, or a :class:`LivePlot`."""
+    if hasattr(history, "history"):
+        history = history.history
+    if not isinstance(history, Mapping):
+        raise TypeError(
+            f"Expected a Keras History or a dict of metric lists, got {type(history).__name__}."
+        )
+    return {key: [float(v) for v in values] for key, values in history.items()}
+
+
+def _metric_groups(names: Sequence[str]) -> list[str]:
+    """Base metric names ('loss', 'accuracy') in order, each possibly with a 'val_' partner."""
+    groups: list[str] = []
+    for name in names:
+        base = name.removeprefix("val_")
+        if base not in groups and base != "learning_rate":
+            groups.append(base)
+    return groups
+
+
+def _is_log_metric(name: str) -> bool:
+    return any(word in name.lower() for word in LOG_SCALE_WORDS)
+
+
+def _draw_history(axes: Sequence[Any], history: dict[str, list[float]], x: Sequence[float] | None,
+                  xlabel: str) -> None:
+    for ax, base in zip(axes, _metric_groups(list(history)), strict=False):
+        ax.clear()
+        for key, label in ((base, "train"), (f"val_{base}", "validation")):
+            if key in history and history[key]:
+                values = history[key]
+                steps = list(x)[: len(values)] if x is not None else range(1, len(values) + 1)
+                ax.plot(steps, values, marker="o" if len(values) < 30 else None, ms=3, label=label)
+        if _is_log_metric(base):
+            ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(base)
+        ax.legend()
+
+
+def loss_curves(history: Any, title: str | None = None, xlabel: str = "epoch") -> Figure:
+    """Plot train/validation curves (semilog for losses), one panel per metric."""
+    use_style()
+    history_dict = _history_dict(history)
+    groups = _metric_groups(list(history_dict))
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.0 * len(groups), 3.8), squeeze=False)
+    _draw_history(axes[0], history_dict, None, xlabel)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(images: np.ndarray, labels: Sequence[Any] | None = None,
+               predictions: Sequence[Any] | None = None, class_names: Sequence[str] | None = None,
+               ncols: int = 8, title: str | None = None, cmap: str = "gray") -> Figure:
+    """Show images in a grid with their labels; predictions that differ are shown in red."""
+    use_style()
+    images = np.asarray(images)
+    count = len(images)
+    nrows = max(1, int(np.ceil(count / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.4 * ncols, 1.6 * nrows), squeeze=False)
+    for index, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if index >= count:
+            continue
+        image = images[index]
+        ax.imshow(image.squeeze(), cmap=cmap if image.ndim == 2 or image.shape[-1] == 1 else None)
+
+        def name(value: Any) -> str:
+            return class_names[int(value)] if class_names is not None else str(value)
+
+        caption, colour = "", "black"
+        if labels is not None:
+            caption = name(labels[index])
+        if predictions is not None:
+            caption = f"{caption}\n→ {name(predictions[index])}" if caption else name(predictions[index])
+            if labels is not None and predictions[index] != labels[index]:
+                colour = "red"
+        ax.set_title(caption, fontsize=8, color=colour)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int],
+                     class_names: Sequence[str] | None = None, normalize: bool = True,
+                     title: str | None = None) -> Figure:
+    """Plot the confusion matrix (rows: true class, columns: predicted), row-normalised by default."""
+    from sklearn.metrics import confusion_matrix as sk_confusion_matrix
+
+    use_style()
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    num_classes = len(class_names) if class_names is not None else int(max(y_true.max(), y_pred.max())) + 1
+    counts = sk_confusion_matrix(y_true, y_pred, labels=np.arange(num_classes))
+    shown = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1) if normalize else counts
+    names = list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
+    size = max(4.0, 0.55 * num_classes + 1.5)
+    fig, ax = plt.subplots(figsize=(size + 1.0, size))
+    image = ax.imshow(shown, cmap="Blues", vmin=0)
+    ax.grid(False)
+    for (row, col), value in np.ndenumerate(shown):
+        text = f"{value:.2f}" if normalize else str(value)
+        ax.text(col, row, text, ha="center", va="center", fontsize=7,
+                color="white" if value > 0.6 * shown.max() else "black")
+    ax.set_xticks(range(num_classes), names, rotation=45, ha="right")
+    ax.set_yticks(range(num_classes), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    fig.colorbar(image, ax=ax, label="fraction of the true class" if normalize else "count")
+    ax.set_title(title or "Confusion matrix")
+    fig.tight_layout()
+    return fig
+
+
+def field(values: np.ndarray, extent: Sequence[float] | None = None, title: str | None = None,
+          label: str | None = None, mask: np.ndarray | None = None, cmap: str = "viridis",
+          symmetric: bool = False, ax: Any = None) -> Figure:
+    """Show a scalar field on a 2D grid (rows are y, columns x); masked cells are left blank."""
+    use_style()
+    values = np.asarray(values, dtype=float)
+    if mask is not None:
+        values = np.ma.masked_where(np.asarray(mask, dtype=bool), values)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.0, 3.5))
+    else:
+        fig = ax.figure
+    limit = float(np.nanmax(np.abs(values))) if symmetric else None
+    image = ax.imshow(values, origin="lower", extent=extent, cmap="RdBu_r" if symmetric else cmap,
+                      vmin=-limit if symmetric else None, vmax=limit, aspect="equal")
+    ax.grid(False)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    fig.colorbar(image, ax=ax, label=label, shrink=0.8)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def prediction_vs_truth(y_true: np.ndarray, y_pred: np.ndarray, title: str | None = None,
+                        xlabel: str = "truth", ylabel: str = "prediction", ax: Any = None) -> Figure:
+    """Scatter predictions against the truth with the y = x line and the R² score."""
+    use_style()
+    y_true = np.asarray(y_true, dtype=float).ravel()
+    y_pred = np.asarray(y_pred, dtype=float).ravel()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.8, 4.5))
+    else:
+        fig = ax.figure
+    ax.scatter(y_true, y_pred, s=6, alpha=0.5, label="samples")
+    low, high = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
+    ax.plot([low, high], [low, high], "k--", lw=1, label="y = x")
+    residual = np.sum((y_true - y_pred) ** 2)
+    total = np.sum((y_true - y_true.mean()) ** 2)
+    r2 = 1.0 - residual / total if total > 0 else float("nan")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or f"Prediction vs truth (R² = {r2:.3f})")
+    ax.legend()
+    return fig
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+class LivePlot:
+    """Training curves that redraw in place in Jupyter; headless, they are drawn once at the end.
+
+    Use ``live.update(epoch, loss=..., val_loss=...)`` from a PyTorch loop and ``live.close()`` after
+    it, or pass ``live.keras_callback()`` to ``model.fit``.
+    """
+
+    def __init__(self, title: str | None = None, xlabel: str = "epoch",
+                 min_interval_s: float = 0.5) -> None:
+        self.title = title
+        self.xlabel = xlabel
+        self.min_interval_s = min_interval_s
+        self.history: dict[str, list[float]] = {}
+        self.steps: list[float] = []
+        self._handle: Any = None
+        self._last_draw = 0.0
+        self._live = _in_notebook()
+
+    def update(self, step: float, **metrics: float) -> None:
+        """Append one point per metric (e.g. ``loss=0.3, val_loss=0.4``) and redraw if due."""
+        self.steps.append(float(step))
+        for name, value in metrics.items():
+            self.history.setdefault(name, []).append(float(value))
+        if self._live and time.monotonic() - self._last_draw >= self.min_interval_s:
+            self._show()
+
+    def figure(self, managed: bool = False) -> Figure:
+        """Draw the curves so far on a new figure (a pyplot one if ``managed``) and return it."""
+        use_style()
+        groups = _metric_groups(list(self.history)) or ["loss"]
+        size = (5.0 * len(groups), 3.8)
+        fig = plt.figure(figsize=size) if managed else Figure(figsize=size)
+        axes = fig.subplots(1, len(groups), squeeze=False)[0]
+        _draw_history(axes, self.history, self.steps, self.xlabel)
+        if self.title:
+            fig.suptitle(self.title)
+        fig.tight_layout()
+        return fig
+
+    def _show(self) -> None:
+        from IPython.display import display
+
+        fig = self.figure()
+        if self._handle is None:
+            self._handle = display(fig, display_id=True)
+        else:
+            self._handle.update(fig)
+        self._last_draw = time.monotonic()
+
+    def close(self) -> None:
+        """Draw the final curves: in place in Jupyter, else once on a pyplot figure."""
+        if self._live:
+            self._show()
+        else:
+            self.figure(managed=True)
+
+    def keras_callback(self) -> Any:
+        """Return a Keras callback that feeds this plot at the end of every epoch."""
+        import keras
+
+        live = self
+
+        class _LivePlotCallback(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+                live.update(epoch + 1, **{k: v for k, v in (logs or {}).items() if k != "learning_rate"})
+
+            def on_train_end(self, logs: dict[str, float] | None = None) -> None:
+                live.close()
+
+        return _LivePlotCallback()

@@ -1,0 +1,86 @@
+"""Record a notebook's key results to ``runs/results/<notebook-stem>.json``.
+
+Importing this module starts the clock that :func:`record` reports as ``seconds``: import it in the
+notebook's first code cell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from common import mode, paths
+
+NOTEBOOK_ENV = "BOOTCAMP_NOTEBOOK"
+_STARTED = time.perf_counter()
+
+
+def notebook_stem() -> str | None:
+    """Return the stem of the running notebook, or None when it cannot be told."""
+    for value in (
+        os.environ.get(NOTEBOOK_ENV),
+        os.environ.get("JPY_SESSION_NAME"),  # set by Jupyter Server for kernels it starts
+        _vscode_notebook(),
+    ):
+        if value:
+            return Path(value).stem
+    return None
+
+
+def _vscode_notebook() -> str | None:
+    try:
+        ipython = get_ipython()  # type: ignore[name-defined]  # noqa: F821
+    except NameError:
+        return None
+    return ipython.user_ns.get("__vsc_ipynb_file__") if ipython else None
+
+
+def elapsed_seconds() -> float:
+    """Return the seconds since this module was first imported (the notebook's run time)."""
+    return time.perf_counter() - _STARTED
+
+
+def record(metrics: dict[str, Any], name: str | None = None) -> Path:
+    """Write ``metrics`` with the mode and elapsed seconds to ``runs/results/<name>.json``."""
+    stem = name or notebook_stem()
+    if not stem:
+        stem = "unnamed_notebook"
+        print(f"Could not tell which notebook is running (set {NOTEBOOK_ENV} or pass name=...): "
+              f"recording as {stem!r}.")
+    payload = {
+        "notebook": stem,
+        "mode": mode.current(),
+        "seconds": round(elapsed_seconds(), 2),
+        "metrics": {key: _plain(value) for key, value in metrics.items()},
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+    }
+    out_dir = paths.runs_dir() / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out_path = out_dir / f"{stem}.json"
+    out_path.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"Recorded {len(metrics)} metrics ({payload['mode']} mode) to {out_path}")
+    return out_path
+
+
+def load(name: str) -> dict[str, Any]:
+    """Read back what :func:`record` wrote for notebook ``name``."""
+    return json.loads((paths.runs_dir() / "results" / f"{name}.json").read_text())
+
+
+def _plain(value: Any) -> Any:
+    """Turn numpy/torch scalars and arrays into JSON-friendly Python values."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,80 @@
+"""Small, explicit PyTorch training helpers shared by the notebooks.
+
+The notebooks write their first training loop by hand; afterwards they call :func:`fit_torch`, which
+does the same thing with a progress bar, an optional live plot and a validation loss per epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from common.plots import LivePlot
+
+
+def train_val_test_split(*arrays: np.ndarray, val_fraction: float = 0.15, test_fraction: float = 0.15,
+                         seed: int = 0) -> list[np.ndarray]:
+    """Split arrays into train/validation/test parts: returns ``a_train, a_val, a_test, b_train, ...``."""
+    if not 0 < val_fraction + test_fraction < 1:
+        raise ValueError("val_fraction + test_fraction must lie strictly between 0 and 1.")
+    first = train_test_split(*arrays, test_size=test_fraction, random_state=seed)
+    rest, tests = first[0::2], first[1::2]
+    second = train_test_split(*rest, test_size=val_fraction / (1 - test_fraction), random_state=seed)
+    out: list[np.ndarray] = []
+    for index in range(len(arrays)):
+        out += [second[2 * index], second[2 * index + 1], tests[index]]
+    return out
+
+
+def fit_torch(model: Any, x_train: Any, y_train: Any, *, num_epochs: int, x_val: Any = None,
+              y_val: Any = None, optimizer: Any = None, lr: float = 1e-2, batch_size: int | None = None,
+              loss_fn: Callable[[Any, Any], Any] | None = None, live: LivePlot | None = None,
+              progress: bool = True, seed: int = 0) -> dict[str, list[float]]:
+    """Train a PyTorch model with mini-batches (full batch if ``batch_size`` is None).
+
+    Arrays may be numpy or torch; they are moved to the model's device. Returns the history
+    ``{"loss": [...], "val_loss": [...]}`` (one value per epoch; ``val_loss`` only with validation data).
+    """
+    import torch
+    from tqdm.auto import trange
+
+    device = next(model.parameters()).device
+
+    def as_tensor(values: Any) -> Any:
+        return torch.as_tensor(values, dtype=torch.float32, device=device)
+
+    x_train, y_train = as_tensor(x_train), as_tensor(y_train)
+    has_val = x_val is not None and y_val is not None
+    if has_val:
+        x_val, y_val = as_tensor(x_val), as_tensor(y_val)
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = loss_fn or torch.nn.functional.mse_loss
+    generator = torch.Generator().manual_seed(seed)
+    num_samples = len(x_train)
+    batch = batch_size or num_samples
+    history: dict[str, list[float]] = {"loss": []} | ({"val_loss": []} if has_val else {})
+
+    for epoch in trange(num_epochs, desc="epochs", disable=not progress, leave=False):
+        model.train()
+        order = torch.randperm(num_samples, generator=generator).to(device)
+        epoch_loss = 0.0
+        for start in range(0, num_samples, batch):
+            index = order[start : start + batch]
+            optimizer.zero_grad()
+            loss = loss_fn(model(x_train[index]), y_train[index])
+            loss.backward()
+            optimizer.step()
+            epoch_loss += loss.item() * len(index)
+        history["loss"].append(epoch_loss / num_samples)
+        if has_val:
+            model.eval()
+            with torch.no_grad():
+                history["val_loss"].append(loss_fn(model(x_val), y_val).item())
+        if live is not None:
+            live.update(epoch + 1, **{name: values[-1] for name, values in history.items()})
+    if live is not None:
+        live.close()
+    return history
