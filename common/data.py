@@ -1,17 +1,18 @@
 """The data registry: every real data set the bootcamp uses, fetched once, verified, cached.
 
 Each file is listed with its canonical URL(s), the SHA-256 and size of its payload (of the
-decompressed bytes for ``.gz`` files), and its data set's licence and citation. :func:`fetch` looks in
-the cache (``data/``, or ``$BOOTCAMP_DATA_DIR``), then in an offline mirror folder
-(``$BOOTCAMP_DATA_MIRROR``, laid out as ``<mirror>/<folder>/<file>``), then downloads with a timeout and
-retries. A file is written under a temporary name and moved into the cache only once its hash
-matches, so a corrupt or truncated file never stays in the cache.
+decompressed bytes for ``.gz`` files), and its data set's licence and citation. :func:`fetch`
+looks in the cache (``data/``, or ``$BOOTCAMP_DATA_DIR``), then in an offline mirror folder
+(``$BOOTCAMP_DATA_MIRROR``, laid out as ``<mirror>/<folder>/<file>``), then downloads with a
+timeout and retries. A file is written under a temporary name and moved into the cache only once
+its hash matches, so a corrupt or truncated file never stays in the cache.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import os
 import shutil
 import struct
@@ -106,75 +107,110 @@ REGISTRY: dict[str, Dataset] = {
             name="mnist",
             title="MNIST handwritten digits",
             folder="mnist",
-            files=_idx_files(_MNIST_URL, {
-                "train-images-idx3-ubyte.gz": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-                "train-labels-idx1-ubyte.gz": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-                "t10k-images-idx3-ubyte.gz": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-                "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-            }),
+            files=_idx_files(
+                _MNIST_URL,
+                {
+                    "train-images-idx3-ubyte.gz": (
+                        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"
+                    ),
+                    "train-labels-idx1-ubyte.gz": (
+                        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"
+                    ),
+                    "t10k-images-idx3-ubyte.gz": (
+                        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"
+                    ),
+                    "t10k-labels-idx1-ubyte.gz": (
+                        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"
+                    ),
+                },
+            ),
             licence="CC BY-SA 3.0 (Y. LeCun, C. Cortes)",
-            citation="Y. LeCun, L. Bottou, Y. Bengio, P. Haffner. Gradient-based learning applied to "
-                     "document recognition. Proc. IEEE 86(11), 1998.",
+            citation="Y. LeCun, L. Bottou, Y. Bengio, P. Haffner. Gradient-based learning "
+            "applied to "
+            "document recognition. Proc. IEEE 86(11), 1998.",
             homepage="http://yann.lecun.com/exdb/mnist/",
         ),
         Dataset(
             name="fashion-mnist",
             title="Fashion-MNIST clothing images",
             folder="fashion-mnist",
-            files=_idx_files(_FASHION_URL, {
-                "train-images-idx3-ubyte.gz": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-                "train-labels-idx1-ubyte.gz": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-                "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-                "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-            }),
+            files=_idx_files(
+                _FASHION_URL,
+                {
+                    "train-images-idx3-ubyte.gz": (
+                        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"
+                    ),
+                    "train-labels-idx1-ubyte.gz": (
+                        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"
+                    ),
+                    "t10k-images-idx3-ubyte.gz": (
+                        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"
+                    ),
+                    "t10k-labels-idx1-ubyte.gz": (
+                        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"
+                    ),
+                },
+            ),
             licence="MIT (Zalando SE)",
             citation="H. Xiao, K. Rasul, R. Vollgraf. Fashion-MNIST: a novel image dataset for "
-                     "benchmarking machine learning algorithms. arXiv:1708.07747, 2017.",
+            "benchmarking machine learning algorithms. arXiv:1708.07747, 2017.",
             homepage="https://github.com/zalandoresearch/fashion-mnist",
         ),
         Dataset(
             name="hurdat2-atlantic",
             title="HURDAT2 Atlantic best track, 1851-2018 (CSV)",
             folder="hurdat2",
-            files=(RemoteFile(
-                "atlantic.csv",
-                (_GPUBOOTCAMP_URL + "ai_science_climate/English/python/jupyter_notebook/"
-                 "Tropical_Cyclone_Intensity_Estimation/atlantic.csv",),
-                "e70c2eb6ecf1bd31b270c755845a665e0097ea90db97de781586f7fffdfe3bb3",
-                3_702_943,
-            ),),
+            files=(
+                RemoteFile(
+                    "atlantic.csv",
+                    (
+                        _GPUBOOTCAMP_URL + "ai_science_climate/English/python/jupyter_notebook/"
+                        "Tropical_Cyclone_Intensity_Estimation/atlantic.csv",
+                    ),
+                    "e70c2eb6ecf1bd31b270c755845a665e0097ea90db97de781586f7fffdfe3bb3",
+                    3_702_943,
+                ),
+            ),
             licence="NOAA HURDAT2, US public domain (CSV form)",
             citation="C. W. Landsea, J. L. Franklin. Atlantic hurricane database uncertainty and "
-                     "presentation of a new database format. Mon. Wea. Rev. 141, 2013.",
+            "presentation of a new database format. Mon. Wea. Rev. 141, 2013.",
             homepage="https://www.nhc.noaa.gov/data/#hurdat",
         ),
         Dataset(
             name="hurdat2-pacific",
-            title="HURDAT2 Northeast and North-Central Pacific best track, 1949-2013 (raw NOAA text)",
+            title="HURDAT2 NE and North-Central Pacific best track, 1949-2013 (raw NOAA text)",
             folder="hurdat2",
-            files=(RemoteFile(
-                "pacific.txt",
-                ("https://raw.githubusercontent.com/greencoder/nhc-historical-geojson/"
-                 "2a3147683fe4a40b59fac0ca904aaecaadcbdbd9/pacific.txt",),
-                "a9294f155488d423818e5769b8f27fb37963b9eade03e084b0f7f2d6e2fda27e",
-                2_999_157,
-            ),),
+            files=(
+                RemoteFile(
+                    "pacific.txt",
+                    (
+                        "https://raw.githubusercontent.com/greencoder/nhc-historical-geojson/"
+                        "2a3147683fe4a40b59fac0ca904aaecaadcbdbd9/pacific.txt",
+                    ),
+                    "a9294f155488d423818e5769b8f27fb37963b9eade03e084b0f7f2d6e2fda27e",
+                    2_999_157,
+                ),
+            ),
             licence="NOAA HURDAT2, US public domain (raw NOAA text format)",
             citation="C. W. Landsea, J. L. Franklin. Atlantic hurricane database uncertainty and "
-                     "presentation of a new database format. Mon. Wea. Rev. 141, 2013.",
+            "presentation of a new database format. Mon. Wea. Rev. 141, 2013.",
             homepage="https://www.nhc.noaa.gov/data/#hurdat",
         ),
         Dataset(
             name="openfoam-chip2d",
             title="OpenFOAM reference solution of the 2D chip channel flow",
             folder="openfoam",
-            files=(RemoteFile(
-                "2D_chip_fluid0.csv",
-                (_GPUBOOTCAMP_URL + "PINN/English/python/source_code/chip_2d/openfoam/"
-                 "2D_chip_fluid0.csv",),
-                "bab3dfcabf2f87a642bbb91f87d494ecfef60115f99bb6325bc6c72d9bdcecf0",
-                3_132_570,
-            ),),
+            files=(
+                RemoteFile(
+                    "2D_chip_fluid0.csv",
+                    (
+                        _GPUBOOTCAMP_URL + "PINN/English/python/source_code/chip_2d/openfoam/"
+                        "2D_chip_fluid0.csv",
+                    ),
+                    "bab3dfcabf2f87a642bbb91f87d494ecfef60115f99bb6325bc6c72d9bdcecf0",
+                    3_132_570,
+                ),
+            ),
             licence="Apache-2.0 (OpenHackathons GPU bootcamp)",
             citation="OpenHackathons GPU Bootcamp, PINN lab: 2D chip, OpenFOAM reference data.",
             homepage="https://github.com/openhackathons-org/gpubootcamp",
@@ -188,7 +224,9 @@ def dataset(name: str) -> Dataset:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise KeyError(f"No data set {name!r} in the registry; known: {', '.join(REGISTRY)}") from None
+        raise KeyError(
+            f"No data set {name!r} in the registry; known: {', '.join(REGISTRY)}"
+        ) from None
 
 
 def cache_path(ds: Dataset, remote: RemoteFile) -> Path:
@@ -197,7 +235,7 @@ def cache_path(ds: Dataset, remote: RemoteFile) -> Path:
 
 
 def mirror_dir() -> Path | None:
-    """Return the mirror folder named by ``$BOOTCAMP_DATA_MIRROR`` (relative: to cwd or repo root)."""
+    """Return the mirror folder ``$BOOTCAMP_DATA_MIRROR`` (a relative one: to cwd or repo root)."""
     value = os.environ.get(MIRROR_ENV)
     if not value:
         return None
@@ -221,7 +259,7 @@ def _open_payload(path: Path, gzipped: bool) -> BinaryIO:
 
 
 def payload_digest(path: Path, gzipped: bool) -> tuple[str, int]:
-    """Return the SHA-256 and size of a file's payload; a broken gzip stream raises ChecksumError."""
+    """Return the SHA-256 and size of a payload; a broken gzip stream raises ChecksumError."""
     digest, size = hashlib.sha256(), 0
     try:
         with _open_payload(path, gzipped) as stream:
@@ -251,7 +289,9 @@ def _download(url: str, destination: BinaryIO, timeout: float, verbose: bool) ->
         if verbose:
             from tqdm.auto import tqdm
 
-            progress = tqdm(total=total, unit="B", unit_scale=True, desc=Path(url).name, leave=False)
+            progress = tqdm(
+                total=total, unit="B", unit_scale=True, desc=Path(url).name, leave=False
+            )
         received = 0
         while chunk := response.read(CHUNK_BYTES):
             destination.write(chunk)
@@ -272,8 +312,9 @@ def _copy_from(source: Path, destination: BinaryIO) -> None:
 def _install(target: Path, remote: RemoteFile, write: Callable[[BinaryIO], None]) -> None:
     """Write to a temporary file beside ``target``, verify it, then rename it into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{remote.name}.", suffix=".part",
-                                         delete=False)
+    handle = tempfile.NamedTemporaryFile(
+        dir=target.parent, prefix=f".{remote.name}.", suffix=".part", delete=False
+    )
     temp_path = Path(handle.name)
     try:
         with handle:
@@ -285,8 +326,14 @@ def _install(target: Path, remote: RemoteFile, write: Callable[[BinaryIO], None]
         temp_path.unlink(missing_ok=True)
 
 
-def fetch_file(ds: Dataset, remote: RemoteFile, *, timeout: float = 30.0, retries: int = 3,
-               verbose: bool = True) -> Path:
+def fetch_file(
+    ds: Dataset,
+    remote: RemoteFile,
+    *,
+    timeout: float = 30.0,
+    retries: int = 3,
+    verbose: bool = True,
+) -> Path:
     """Return the cached path of ``remote``, getting it from the mirror or a URL if needed."""
     target = cache_path(ds, remote)
     if target.exists():
@@ -319,7 +366,7 @@ def fetch_file(ds: Dataset, remote: RemoteFile, *, timeout: float = 30.0, retrie
                 return target
             except ChecksumError as error:
                 checksum_failures.append(f"{url}: {error}")
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
                 reason = getattr(error, "reason", error)
                 failures.append(f"{url} (try {attempt}/{retries}): {reason}")
             if attempt < retries:
@@ -344,11 +391,15 @@ def fetch_file(ds: Dataset, remote: RemoteFile, *, timeout: float = 30.0, retrie
     )
 
 
-def fetch(name: str, *, timeout: float = 30.0, retries: int = 3, verbose: bool = True) -> dict[str, Path]:
+def fetch(
+    name: str, *, timeout: float = 30.0, retries: int = 3, verbose: bool = True
+) -> dict[str, Path]:
     """Make sure every file of data set ``name`` is cached and verified; return their paths."""
     ds = dataset(name)
-    return {remote.name: fetch_file(ds, remote, timeout=timeout, retries=retries, verbose=verbose)
-            for remote in ds.files}
+    return {
+        remote.name: fetch_file(ds, remote, timeout=timeout, retries=retries, verbose=verbose)
+        for remote in ds.files
+    }
 
 
 def url_reachable(url: str, timeout: float = 5.0) -> bool:
@@ -361,7 +412,9 @@ def url_reachable(url: str, timeout: float = 5.0) -> bool:
         return False
 
 
-def file_status(ds: Dataset, remote: RemoteFile, check_url: bool = True, timeout: float = 5.0) -> str:
+def file_status(
+    ds: Dataset, remote: RemoteFile, check_url: bool = True, timeout: float = 5.0
+) -> str:
     """Return ``cached``, ``in mirror``, ``downloadable`` or ``missing`` for one file."""
     target = cache_path(ds, remote)
     if target.exists():
@@ -380,8 +433,16 @@ def file_status(ds: Dataset, remote: RemoteFile, check_url: bool = True, timeout
 # --- Loaders -------------------------------------------------------------------------------------
 
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -398,19 +459,27 @@ def load_idx(path: Path) -> np.ndarray:
     return array.reshape(shape).astype(np.dtype(_IDX_DTYPES[dtype_code]).newbyteorder("="))
 
 
-def _load_idx_dataset(name: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def _load_idx_dataset(
+    name: str,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     files = fetch(name)
     return (
-        (load_idx(files["train-images-idx3-ubyte.gz"]), load_idx(files["train-labels-idx1-ubyte.gz"])),
-        (load_idx(files["t10k-images-idx3-ubyte.gz"]), load_idx(files["t10k-labels-idx1-ubyte.gz"])),
+        (
+            load_idx(files["train-images-idx3-ubyte.gz"]),
+            load_idx(files["train-labels-idx1-ubyte.gz"]),
+        ),
+        (
+            load_idx(files["t10k-images-idx3-ubyte.gz"]),
+            load_idx(files["t10k-labels-idx1-ubyte.gz"]),
+        ),
     )
 
 
 def load_mnist() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Return ``(x_train, y_train), (x_test, y_test)`` as uint8 arrays, like ``keras.datasets.mnist``."""
+    """Return MNIST as ``(x_train, y_train), (x_test, y_test)`` like ``keras.datasets.mnist``."""
     return _load_idx_dataset("mnist")
 
 
 def load_fashion_mnist() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Return Fashion-MNIST as ``(x_train, y_train), (x_test, y_test)`` uint8 arrays (see classes)."""
+    """Return Fashion-MNIST as ``(x_train, y_train), (x_test, y_test)`` uint8 arrays."""
     return _load_idx_dataset("fashion-mnist")

@@ -54,7 +54,9 @@ def torch_info() -> FrameworkInfo:
         for index in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(index)
             info.gpus.append(
-                GpuInfo(props.name, round(props.total_memory / 2**30, 1), f"{props.major}.{props.minor}")
+                GpuInfo(
+                    props.name, round(props.total_memory / 2**30, 1), f"{props.major}.{props.minor}"
+                )
             )
     return info
 
@@ -68,7 +70,10 @@ def tensorflow_info() -> FrameworkInfo:
     enable_memory_growth()
     build = tf.sysconfig.get_build_info()
     info = FrameworkInfo(
-        "TensorFlow", tf.__version__, cuda=build.get("cuda_version"), cudnn=build.get("cudnn_version")
+        "TensorFlow",
+        tf.__version__,
+        cuda=build.get("cuda_version"),
+        cudnn=build.get("cudnn_version"),
     )
     for gpu in tf.config.list_physical_devices("GPU"):
         details = tf.config.experimental.get_device_details(gpu)

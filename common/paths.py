@@ -21,6 +21,6 @@ def data_dir() -> Path:
 
 
 def runs_dir() -> Path:
-    """Return the folder for run outputs (logs, results): ``$BOOTCAMP_RUNS_DIR`` or ``<repo>/runs``."""
+    """Return the folder for run outputs: ``$BOOTCAMP_RUNS_DIR`` or ``<repo>/runs``."""
     override = os.environ.get(RUNS_DIR_ENV)
     return Path(override).expanduser().resolve() if override else repo_root() / "runs"

@@ -1,8 +1,8 @@
 """One consistent plotting style for the bootcamp, and the figures every lab needs.
 
 Each function returns the matplotlib ``Figure`` it drew, so a notebook can save it or tweak it.
-:class:`LivePlot` redraws a training curve in place in Jupyter (as a Keras callback or from a PyTorch
-loop) and draws once at the end when there is no notebook front end.
+:class:`LivePlot` redraws a training curve in place in Jupyter (as a Keras callback or from a
+PyTorch loop) and draws once at the end when there is no notebook front end.
 """
 
 from __future__ import annotations
@@ -61,8 +61,9 @@ def _is_log_metric(name: str) -> bool:
     return any(word in name.lower() for word in LOG_SCALE_WORDS)
 
 
-def _draw_history(axes: Sequence[Any], history: dict[str, list[float]], x: Sequence[float] | None,
-                  xlabel: str) -> None:
+def _draw_history(
+    axes: Sequence[Any], history: dict[str, list[float]], x: Sequence[float] | None, xlabel: str
+) -> None:
     for ax, base in zip(axes, _metric_groups(list(history)), strict=False):
         ax.clear()
         for key, label in ((base, "train"), (f"val_{base}", "validation")):
@@ -90,9 +91,15 @@ def loss_curves(history: Any, title: str | None = None, xlabel: str = "epoch") -
     return fig
 
 
-def image_grid(images: np.ndarray, labels: Sequence[Any] | None = None,
-               predictions: Sequence[Any] | None = None, class_names: Sequence[str] | None = None,
-               ncols: int = 8, title: str | None = None, cmap: str = "gray") -> Figure:
+def image_grid(
+    images: np.ndarray,
+    labels: Sequence[Any] | None = None,
+    predictions: Sequence[Any] | None = None,
+    class_names: Sequence[str] | None = None,
+    ncols: int = 8,
+    title: str | None = None,
+    cmap: str = "gray",
+) -> Figure:
     """Show images in a grid with their labels; predictions that differ are shown in red."""
     use_style()
     images = np.asarray(images)
@@ -113,7 +120,9 @@ def image_grid(images: np.ndarray, labels: Sequence[Any] | None = None,
         if labels is not None:
             caption = name(labels[index])
         if predictions is not None:
-            caption = f"{caption}\n→ {name(predictions[index])}" if caption else name(predictions[index])
+            caption = (
+                f"{caption}\n→ {name(predictions[index])}" if caption else name(predictions[index])
+            )
             if labels is not None and predictions[index] != labels[index]:
                 colour = "red"
         ax.set_title(caption, fontsize=8, color=colour)
@@ -123,15 +132,21 @@ def image_grid(images: np.ndarray, labels: Sequence[Any] | None = None,
     return fig
 
 
-def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int],
-                     class_names: Sequence[str] | None = None, normalize: bool = True,
-                     title: str | None = None) -> Figure:
-    """Plot the confusion matrix (rows: true class, columns: predicted), row-normalised by default."""
+def confusion_matrix(
+    y_true: Sequence[int],
+    y_pred: Sequence[int],
+    class_names: Sequence[str] | None = None,
+    normalize: bool = True,
+    title: str | None = None,
+) -> Figure:
+    """Plot the confusion matrix (rows: true, columns: predicted), row-normalised by default."""
     from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
     use_style()
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    num_classes = len(class_names) if class_names is not None else int(max(y_true.max(), y_pred.max())) + 1
+    num_classes = (
+        len(class_names) if class_names is not None else int(max(y_true.max(), y_pred.max())) + 1
+    )
     counts = sk_confusion_matrix(y_true, y_pred, labels=np.arange(num_classes))
     shown = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1) if normalize else counts
     names = list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
@@ -141,8 +156,15 @@ def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int],
     ax.grid(False)
     for (row, col), value in np.ndenumerate(shown):
         text = f"{value:.2f}" if normalize else str(value)
-        ax.text(col, row, text, ha="center", va="center", fontsize=7,
-                color="white" if value > 0.6 * shown.max() else "black")
+        ax.text(
+            col,
+            row,
+            text,
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if value > 0.6 * shown.max() else "black",
+        )
     ax.set_xticks(range(num_classes), names, rotation=45, ha="right")
     ax.set_yticks(range(num_classes), names)
     ax.set_xlabel("predicted class")
@@ -153,9 +175,16 @@ def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int],
     return fig
 
 
-def field(values: np.ndarray, extent: Sequence[float] | None = None, title: str | None = None,
-          label: str | None = None, mask: np.ndarray | None = None, cmap: str = "viridis",
-          symmetric: bool = False, ax: Any = None) -> Figure:
+def field(
+    values: np.ndarray,
+    extent: Sequence[float] | None = None,
+    title: str | None = None,
+    label: str | None = None,
+    mask: np.ndarray | None = None,
+    cmap: str = "viridis",
+    symmetric: bool = False,
+    ax: Any = None,
+) -> Figure:
     """Show a scalar field on a 2D grid (rows are y, columns x); masked cells are left blank."""
     use_style()
     values = np.asarray(values, dtype=float)
@@ -166,8 +195,15 @@ def field(values: np.ndarray, extent: Sequence[float] | None = None, title: str 
     else:
         fig = ax.figure
     limit = float(np.nanmax(np.abs(values))) if symmetric else None
-    image = ax.imshow(values, origin="lower", extent=extent, cmap="RdBu_r" if symmetric else cmap,
-                      vmin=-limit if symmetric else None, vmax=limit, aspect="equal")
+    image = ax.imshow(
+        values,
+        origin="lower",
+        extent=extent,
+        cmap="RdBu_r" if symmetric else cmap,
+        vmin=-limit if symmetric else None,
+        vmax=limit,
+        aspect="equal",
+    )
     ax.grid(False)
     ax.set_xlabel("x")
     ax.set_ylabel("y")
@@ -177,8 +213,14 @@ def field(values: np.ndarray, extent: Sequence[float] | None = None, title: str 
     return fig
 
 
-def prediction_vs_truth(y_true: np.ndarray, y_pred: np.ndarray, title: str | None = None,
-                        xlabel: str = "truth", ylabel: str = "prediction", ax: Any = None) -> Figure:
+def prediction_vs_truth(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    title: str | None = None,
+    xlabel: str = "truth",
+    ylabel: str = "prediction",
+    ax: Any = None,
+) -> Figure:
     """Scatter predictions against the truth with the y = x line and the R² score."""
     use_style()
     y_true = np.asarray(y_true, dtype=float).ravel()
@@ -212,12 +254,13 @@ def _in_notebook() -> bool:
 class LivePlot:
     """Training curves that redraw in place in Jupyter; headless, they are drawn once at the end.
 
-    Use ``live.update(epoch, loss=..., val_loss=...)`` from a PyTorch loop and ``live.close()`` after
-    it, or pass ``live.keras_callback()`` to ``model.fit``.
+    Use ``live.update(epoch, loss=..., val_loss=...)`` from a PyTorch loop and ``live.close()``
+    after it, or pass ``live.keras_callback()`` to ``model.fit``.
     """
 
-    def __init__(self, title: str | None = None, xlabel: str = "epoch",
-                 min_interval_s: float = 0.5) -> None:
+    def __init__(
+        self, title: str | None = None, xlabel: str = "epoch", min_interval_s: float = 0.5
+    ) -> None:
         self.title = title
         self.xlabel = xlabel
         self.min_interval_s = min_interval_s
@@ -273,7 +316,9 @@ class LivePlot:
 
         class _LivePlotCallback(keras.callbacks.Callback):
             def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-                live.update(epoch + 1, **{k: v for k, v in (logs or {}).items() if k != "learning_rate"})
+                live.update(
+                    epoch + 1, **{k: v for k, v in (logs or {}).items() if k != "learning_rate"}
+                )
 
             def on_train_end(self, logs: dict[str, float] | None = None) -> None:
                 live.close()

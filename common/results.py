@@ -50,8 +50,10 @@ def record(metrics: dict[str, Any], name: str | None = None) -> Path:
     stem = name or notebook_stem()
     if not stem:
         stem = "unnamed_notebook"
-        print(f"Could not tell which notebook is running (set {NOTEBOOK_ENV} or pass name=...): "
-              f"recording as {stem!r}.")
+        print(
+            f"Could not tell which notebook is running (set {NOTEBOOK_ENV} or pass name=...): "
+            f"recording as {stem!r}."
+        )
     payload = {
         "notebook": stem,
         "mode": mode.current(),

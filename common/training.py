@@ -15,28 +15,43 @@ from sklearn.model_selection import train_test_split
 from common.plots import LivePlot
 
 
-def train_val_test_split(*arrays: np.ndarray, val_fraction: float = 0.15, test_fraction: float = 0.15,
-                         seed: int = 0) -> list[np.ndarray]:
-    """Split arrays into train/validation/test parts: returns ``a_train, a_val, a_test, b_train, ...``."""
+def train_val_test_split(
+    *arrays: np.ndarray, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0
+) -> list[np.ndarray]:
+    """Split arrays into train/validation/test: returns ``a_train, a_val, a_test, b_train, ...``."""
     if not 0 < val_fraction + test_fraction < 1:
         raise ValueError("val_fraction + test_fraction must lie strictly between 0 and 1.")
     first = train_test_split(*arrays, test_size=test_fraction, random_state=seed)
     rest, tests = first[0::2], first[1::2]
-    second = train_test_split(*rest, test_size=val_fraction / (1 - test_fraction), random_state=seed)
+    second = train_test_split(
+        *rest, test_size=val_fraction / (1 - test_fraction), random_state=seed
+    )
     out: list[np.ndarray] = []
     for index in range(len(arrays)):
         out += [second[2 * index], second[2 * index + 1], tests[index]]
     return out
 
 
-def fit_torch(model: Any, x_train: Any, y_train: Any, *, num_epochs: int, x_val: Any = None,
-              y_val: Any = None, optimizer: Any = None, lr: float = 1e-2, batch_size: int | None = None,
-              loss_fn: Callable[[Any, Any], Any] | None = None, live: LivePlot | None = None,
-              progress: bool = True, seed: int = 0) -> dict[str, list[float]]:
+def fit_torch(
+    model: Any,
+    x_train: Any,
+    y_train: Any,
+    *,
+    num_epochs: int,
+    x_val: Any = None,
+    y_val: Any = None,
+    optimizer: Any = None,
+    lr: float = 1e-2,
+    batch_size: int | None = None,
+    loss_fn: Callable[[Any, Any], Any] | None = None,
+    live: LivePlot | None = None,
+    progress: bool = True,
+    seed: int = 0,
+) -> dict[str, list[float]]:
     """Train a PyTorch model with mini-batches (full batch if ``batch_size`` is None).
 
     Arrays may be numpy or torch; they are moved to the model's device. Returns the history
-    ``{"loss": [...], "val_loss": [...]}`` (one value per epoch; ``val_loss`` only with validation data).
+    ``{"loss": [...], "val_loss": [...]}``, one value per epoch (``val_loss`` with validation data).
     """
     import torch
     from tqdm.auto import trange

@@ -1,0 +1,106 @@
+"""Command line: ``python -m common doctor`` and ``python -m common fetch NAME... | all``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+
+from common import data, device, mode, paths
+
+REQUIRED_PACKAGES = (
+    "numpy",
+    "scipy",
+    "matplotlib",
+    "sklearn",
+    "cv2",
+    "tqdm",
+    "keras",
+    "torch",
+    "tensorflow",
+    "jupyterlab",
+    "ipykernel",
+)
+
+
+def doctor(check_urls: bool = True) -> int:
+    """Print the environment, GPU and data report; return 0 when everything required works."""
+    problems: list[str] = []
+    print("== Environment ==")
+    missing = [name for name in REQUIRED_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        problems.append(f"missing packages: {', '.join(missing)} (run `make install`)")
+    try:
+        print(f"mode: {mode.current()}")
+    except ValueError as error:
+        problems.append(str(error))
+    try:
+        device.report()
+    except Exception as error:  # noqa: BLE001 (a broken framework install is exactly what we report)
+        problems.append(f"a framework failed to load: {type(error).__name__}: {error}")
+
+    print(f"\n== Data (cache: {paths.data_dir()}; mirror: {data.mirror_dir() or 'not set'}) ==")
+    for ds in data.REGISTRY.values():
+        states = [data.file_status(ds, remote, check_url=check_urls) for remote in ds.files]
+        worst = next((s for s in ("corrupt in cache", "missing") if s in states), None)
+        summary = worst or ", ".join(sorted(set(states)))
+        print(f"{ds.name:17s} {summary:14s} {ds.title} [{ds.licence}]")
+        if worst:
+            problems.append(
+                f"{ds.name}: {worst} (set {data.MIRROR_ENV} to a mirror folder, connect to the "
+                f"internet, or place the files in {paths.data_dir() / ds.folder})"
+            )
+
+    if problems:
+        print("\nProblems:")
+        for problem in problems:
+            print(f"- {problem}")
+        return 1
+    print("\nAll good: every package loads and every data set can be had.")
+    return 0
+
+
+def fetch(names: list[str]) -> int:
+    """Fetch the named data sets (or ``all``) into the cache; return 0 on success."""
+    wanted = list(data.REGISTRY) if names == ["all"] else names
+    unknown = [name for name in wanted if name not in data.REGISTRY]
+    if unknown:
+        print(
+            f"Unknown data set(s): {', '.join(unknown)}. Known: {', '.join(data.REGISTRY)}, all",
+            file=sys.stderr,
+        )
+        return 2
+    failed = 0
+    for name in wanted:
+        try:
+            files = data.fetch(name)
+            print(f"{name}: {len(files)} file(s) cached and verified in {paths.data_dir()}")
+        except data.DataError as error:
+            failed += 1
+            print(f"{name}: FAILED\n{error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the command."""
+    parser = argparse.ArgumentParser(prog="python -m common", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    doctor_parser = commands.add_parser("doctor", help="report the environment, GPUs and data sets")
+    doctor_parser.add_argument(
+        "--no-network", action="store_true", help="do not probe the download URLs"
+    )
+    fetch_parser = commands.add_parser("fetch", help="download and verify data sets into the cache")
+    fetch_parser.add_argument(
+        "names",
+        nargs="+",
+        metavar="NAME",
+        help=f"one or more of: {', '.join(data.REGISTRY)}, or all",
+    )
+    args = parser.parse_args(argv)
+    if args.command == "doctor":
+        return doctor(check_urls=not args.no_network)
+    return fetch(args.names)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

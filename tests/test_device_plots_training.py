@@ -1,0 +1,119 @@
+"""Device report, plots without a display, and the PyTorch training helper."""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pytest
+
+from common import device, plots, training
+
+matplotlib.use("Agg")
+
+
+def test_report_lists_both_frameworks_and_a_verdict(capsys):
+    summary = device.report()
+    names = [fw["name"] for fw in summary["frameworks"]]
+    assert names == ["TensorFlow", "PyTorch"]
+    assert all(fw["version"] for fw in summary["frameworks"])
+    printed = capsys.readouterr().out
+    assert summary["verdict"] in printed
+    if not device.has_gpu():
+        assert summary["verdict"].startswith("no GPU: running on CPU")
+
+
+def test_verdict_names_the_gpu_and_a_framework_that_misses_it():
+    torch_fw = device.FrameworkInfo("PyTorch", "2.x", gpus=[device.GpuInfo("NVIDIA H100", 80.0)])
+    tf_fw = device.FrameworkInfo("TensorFlow", "2.x")
+    line = device.verdict([tf_fw, torch_fw])
+    assert "NVIDIA H100" in line and "TensorFlow sees no GPU" in line
+    assert device.verdict([device.FrameworkInfo("PyTorch", "2.x")]).startswith("no GPU")
+
+
+def test_release_frees_memory_and_says_so(capsys):
+    device.release()
+    assert "Released framework memory" in capsys.readouterr().out
+
+
+def test_static_plots_work_without_a_display():
+    rng = np.random.default_rng(0)
+    figures = [
+        plots.loss_curves(
+            {
+                "loss": [1.0, 0.5, 0.2],
+                "val_loss": [1.1, 0.6, 0.3],
+                "accuracy": [0.5, 0.7, 0.9],
+                "val_accuracy": [0.4, 0.6, 0.8],
+            }
+        ),
+        plots.image_grid(
+            rng.integers(0, 255, (10, 28, 28)), labels=list(range(10)), predictions=[0] * 10
+        ),
+        plots.confusion_matrix([0, 1, 2, 2], [0, 2, 2, 2], class_names=["a", "b", "c"]),
+        plots.field(rng.normal(size=(16, 32)), mask=np.eye(16, 32, dtype=bool), title="field"),
+        plots.prediction_vs_truth(np.arange(10), np.arange(10) + 0.1),
+    ]
+    assert len(figures[0].axes) == 2, "one panel per metric"
+    assert figures[0].axes[0].get_yscale() == "log" and figures[0].axes[1].get_yscale() == "linear"
+    for figure in figures:
+        figure.canvas.draw()
+        matplotlib.pyplot.close(figure)
+
+
+def test_loss_curves_rejects_what_is_not_a_history():
+    with pytest.raises(TypeError, match="Keras History"):
+        plots.loss_curves([1, 2, 3])
+
+
+def test_live_plot_collects_points_from_a_loop_and_draws_once_headless():
+    live = plots.LivePlot(title="demo")
+    for epoch in range(1, 4):
+        live.update(epoch, loss=1.0 / epoch, val_loss=2.0 / epoch)
+    live.close()
+    assert live.history == {"loss": [1.0, 0.5, 1 / 3], "val_loss": [2.0, 1.0, 2 / 3]}
+    assert matplotlib.pyplot.get_fignums(), "headless, the final figure is drawn on pyplot"
+    matplotlib.pyplot.close("all")
+
+
+def test_live_plot_works_as_a_keras_callback():
+    import keras
+
+    live = plots.LivePlot()
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    x = np.linspace(0, 1, 32).reshape(-1, 1)
+    model.fit(x, x, epochs=3, validation_split=0.25, verbose=0, callbacks=[live.keras_callback()])
+    assert len(live.history["loss"]) == 3 and len(live.history["val_loss"]) == 3
+    matplotlib.pyplot.close("all")
+
+
+def test_train_val_test_split_is_disjoint_and_sized():
+    x = np.arange(100).reshape(-1, 1)
+    y = np.arange(100)
+    x_train, x_val, x_test, y_train, y_val, y_test = training.train_val_test_split(
+        x, y, val_fraction=0.2, test_fraction=0.1
+    )
+    assert (len(x_train), len(x_val), len(x_test)) == (70, 20, 10)
+    assert set(x_train.ravel()) | set(x_val.ravel()) | set(x_test.ravel()) == set(range(100))
+    np.testing.assert_array_equal(x_val.ravel(), y_val)
+
+
+def test_fit_torch_recovers_a_linear_law():
+    import torch
+
+    torch.manual_seed(0)
+    x = np.linspace(-1, 1, 128).reshape(-1, 1)
+    model = torch.nn.Linear(1, 1)
+    history = training.fit_torch(
+        model,
+        x,
+        0.3 * x,
+        x_val=x,
+        y_val=0.3 * x,
+        num_epochs=400,
+        lr=0.05,
+        batch_size=32,
+        progress=False,
+    )
+    assert history["val_loss"][-1] < 1e-6
+    assert model.weight.item() == pytest.approx(0.3, rel=1e-3)

@@ -1,0 +1,136 @@
+"""Repository rules: clean notebooks, one set of dependencies, the agreed layout."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+LAB_FOLDERS = ("intro_to_dl", "tropical_cyclone", "cfd_steady_flow", "pinn")
+NOTEBOOKS = sorted(
+    [REPO_ROOT / "Start_Here.ipynb"]
+    + [
+        path
+        for folder in LAB_FOLDERS
+        for path in (REPO_ROOT / folder).rglob("*.ipynb")
+        if ".ipynb_checkpoints" not in path.parts
+    ]
+)
+LESSONS = [path for path in NOTEBOOKS if re.match(r"\d\d_", path.name)]
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+def _source(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [str(path.relative_to(REPO_ROOT)) for path in paths]
+
+
+def test_top_level_layout_is_complete():
+    for name in (
+        "Start_Here.ipynb",
+        *LAB_FOLDERS,
+        "common",
+        "data/README.md",
+        "tests",
+        "Dockerfile",
+        "environment.yml",
+        "README.md",
+        "pyproject.toml",
+        "Makefile",
+        ".ci/run",
+        "benchmarks",
+        "constraints.txt",
+    ):
+        assert (REPO_ROOT / name).exists(), f"{name} is missing from the top level"
+
+
+def test_lab_folders_without_notebooks_say_what_will_come():
+    for folder in LAB_FOLDERS:
+        if not list((REPO_ROOT / folder).glob("*.ipynb")):
+            readme = REPO_ROOT / folder / "README.md"
+            assert readme.exists() and len(readme.read_text()) > 200, f"{folder}/README.md"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_is_committed_without_outputs_and_uses_python3(path):
+    notebook = json.loads(path.read_text())
+    assert notebook["metadata"]["kernelspec"]["name"] == "python3"
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            assert not cell.get("outputs") and cell.get("execution_count") is None, (
+                f"{path.name} has outputs: clear them before committing"
+            )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_has_no_pip_install_absolute_path_or_todo(path):
+    for cell in _cells(path):
+        source = _source(cell)
+        assert not re.search(r"^\s*[!%]\s*pip\s+install", source, flags=re.M), (
+            f"pip install in {path.name}"
+        )
+        assert "TODO" not in source, f"TODO left in {path.name}"
+        if cell["cell_type"] == "code":
+            assert not re.search(r"['\"](/workspace|/work/|/home/|/root/|C:\\\\)", source), (
+                f"absolute path in {path.name}: {source[:80]}"
+            )
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=_ids(LESSONS))
+def test_lesson_picks_parameters_checks_records_and_releases(path):
+    code = [_source(cell) for cell in _cells(path) if cell["cell_type"] == "code"]
+    assert "mode.pick(" in code[0], "the first code cell picks the parameters per mode"
+    assert any("assert " in cell and "results.record(" in cell for cell in code), (
+        "a check cell asserts the key result and records it"
+    )
+    assert "device.release()" in code[-1], "the last cell frees framework memory"
+    markdown = "\n".join(_source(cell) for cell in _cells(path) if cell["cell_type"] == "markdown")
+    for heading in ("Summary", "Exercises"):
+        assert heading in markdown, f"{path.name} has no {heading} section"
+
+
+def _names(requirements: list[str]) -> set[str]:
+    names = set()
+    for requirement in requirements:
+        match = re.match(r"\s*([A-Za-z0-9_.\-]+)", requirement)
+        if match and not requirement.strip().startswith("-"):
+            names.add(match.group(1).lower().replace("_", "-"))
+    return names
+
+
+def test_dependency_names_agree_across_pyproject_environment_and_dockerfile():
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    declared = _names(project["dependencies"] + project["optional-dependencies"]["dev"])
+    environment = (REPO_ROOT / "environment.yml").read_text()
+    pip_section = environment.split("- pip:", 1)[1]
+    conda_pip = _names(re.findall(r"^\s+- (\S+)$", pip_section, flags=re.M))
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    install = re.search(r"RUN pip install -c constraints.txt \\\n(.*?)\n\n", dockerfile, flags=re.S)
+    assert install, "the Dockerfile's dependency install step was not found"
+    docker = _names(re.findall(r'"([^"]+)"', install.group(1)))
+    assert conda_pip == declared, f"environment.yml differs: {conda_pip ^ declared}"
+    assert docker == declared, f"Dockerfile differs: {docker ^ declared}"
+
+
+def test_constraints_pin_every_declared_dependency():
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    declared = _names(project["dependencies"] + project["optional-dependencies"]["dev"])
+    pins = {
+        line.split("==")[0].lower().replace("_", "-")
+        for line in (REPO_ROOT / "constraints.txt").read_text().splitlines()
+        if "==" in line
+    }
+    assert declared <= pins, f"not pinned in constraints.txt: {declared - pins}"
+    assert "torch==2.13.0" in (REPO_ROOT / "constraints.txt").read_text()
