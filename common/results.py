@@ -1,7 +1,8 @@
 """Record a notebook's key results to ``runs/results/<notebook-stem>.json``.
 
-Importing this module starts the clock that :func:`record` reports as ``seconds``: import it in the
-notebook's first code cell.
+``seconds`` in the record is the time from the start of the kernel (the Python process) to the
+call of :func:`record`, so it includes the imports; without ``psutil`` it counts from the import of
+this module.
 """
 
 from __future__ import annotations
@@ -17,7 +18,17 @@ from typing import Any
 from common import mode, paths
 
 NOTEBOOK_ENV = "BOOTCAMP_NOTEBOOK"
-_STARTED = time.perf_counter()
+_IMPORTED_AT = time.time()
+
+
+def _process_start_time() -> float:
+    """Return when this Python process started (epoch seconds), or this module's import time."""
+    try:
+        import psutil  # always present beside ipykernel
+
+        return psutil.Process().create_time()
+    except (ImportError, OSError):
+        return _IMPORTED_AT
 
 
 def notebook_stem() -> str | None:
@@ -41,8 +52,8 @@ def _vscode_notebook() -> str | None:
 
 
 def elapsed_seconds() -> float:
-    """Return the seconds since this module was first imported (the notebook's run time)."""
-    return time.perf_counter() - _STARTED
+    """Return the seconds since the kernel (this Python process) started."""
+    return time.time() - _process_start_time()
 
 
 def record(metrics: dict[str, Any], name: str | None = None) -> Path:
