@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+MIRROR_AT_START = os.environ.get("BOOTCAMP_DATA_MIRROR")  # read before any test unsets it
 
 
 @pytest.fixture()
@@ -22,8 +23,7 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture()
 def shared_mirror() -> Path:
     """The offline mirror of the real data sets (CI sets BOOTCAMP_DATA_MIRROR); skip without it."""
-    value = os.environ.get("BOOTCAMP_DATA_MIRROR")
-    candidates = [Path(value)] if value else []
+    candidates = [Path(MIRROR_AT_START)] if MIRROR_AT_START else []
     candidates.append(REPO_ROOT.parent / "shared" / "data")
     for candidate in candidates:
         if (candidate / "mnist").is_dir():
