@@ -44,13 +44,16 @@ def fit_torch(
     lr: float = 1e-2,
     batch_size: int | None = None,
     loss_fn: Callable[[Any, Any], Any] | None = None,
+    scheduler: Any = None,
     live: LivePlot | None = None,
     progress: bool = True,
+    desc: str = "epochs",
     seed: int = 0,
 ) -> dict[str, list[float]]:
     """Train a PyTorch model with mini-batches (full batch if ``batch_size`` is None).
 
-    Arrays may be numpy or torch; they are moved to the model's device. Returns the history
+    Arrays may be numpy or torch; they are moved to the model's device. A learning-rate
+    ``scheduler`` built on ``optimizer`` is stepped once per epoch. Returns the history
     ``{"loss": [...], "val_loss": [...]}``, one value per epoch (``val_loss`` with validation data).
     """
     import torch
@@ -72,17 +75,22 @@ def fit_torch(
     batch = batch_size or num_samples
     history: dict[str, list[float]] = {"loss": []} | ({"val_loss": []} if has_val else {})
 
-    for epoch in trange(num_epochs, desc="epochs", disable=not progress, leave=False):
+    for epoch in trange(num_epochs, desc=desc, disable=not progress, leave=False):
         model.train()
-        order = torch.randperm(num_samples, generator=generator).to(device)
+        if batch >= num_samples:  # full batch: no shuffling needed
+            batches = [(x_train, y_train)]
+        else:
+            order = torch.randperm(num_samples, generator=generator).to(device)
+            batches = [(x_train[index], y_train[index]) for index in torch.split(order, batch)]
         epoch_loss = 0.0
-        for start in range(0, num_samples, batch):
-            index = order[start : start + batch]
+        for x_batch, y_batch in batches:
             optimizer.zero_grad()
-            loss = loss_fn(model(x_train[index]), y_train[index])
+            loss = loss_fn(model(x_batch), y_batch)
             loss.backward()
             optimizer.step()
-            epoch_loss += loss.item() * len(index)
+            epoch_loss += loss.item() * len(x_batch)
+        if scheduler is not None:
+            scheduler.step()
         history["loss"].append(epoch_loss / num_samples)
         if has_val:
             model.eval()

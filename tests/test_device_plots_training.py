@@ -117,3 +117,23 @@ def test_fit_torch_recovers_a_linear_law():
     )
     assert history["val_loss"][-1] < 1e-6
     assert model.weight.item() == pytest.approx(0.3, rel=1e-3)
+
+
+def test_fit_torch_steps_the_scheduler_once_per_epoch():
+    import torch
+
+    model = torch.nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    x = np.linspace(-1, 1, 16).reshape(-1, 1)
+    training.fit_torch(
+        model,
+        x,
+        x,
+        num_epochs=3,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        batch_size=4,
+        progress=False,
+    )
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**3)
