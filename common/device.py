@@ -1,7 +1,9 @@
 """What hardware the notebook runs on, and how to share and free it.
 
-Nothing heavy happens at import. :func:`report` loads TensorFlow and PyTorch, turns on TensorFlow's
-GPU memory growth (so several notebooks can share one GPU) and prints one verdict line.
+Nothing heavy happens at import; the one side effect is to set ``TF_CPP_MIN_LOG_LEVEL=2`` (unless
+already set), which hides TensorFlow's C++ info and warning lines. :func:`report` loads TensorFlow
+and PyTorch, turns on TensorFlow's GPU memory growth (so several notebooks can share one GPU) and
+prints one verdict line.
 """
 
 from __future__ import annotations

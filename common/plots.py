@@ -106,23 +106,22 @@ def image_grid(
     count = len(images)
     nrows = max(1, int(np.ceil(count / ncols)))
     fig, axes = plt.subplots(nrows, ncols, figsize=(1.4 * ncols, 1.6 * nrows), squeeze=False)
+
+    def name(value: Any) -> str:
+        return class_names[int(value)] if class_names is not None else str(value)
+
     for index, ax in enumerate(axes.ravel()):
         ax.axis("off")
         if index >= count:
             continue
         image = images[index]
         ax.imshow(image.squeeze(), cmap=cmap if image.ndim == 2 or image.shape[-1] == 1 else None)
-
-        def name(value: Any) -> str:
-            return class_names[int(value)] if class_names is not None else str(value)
-
         caption, colour = "", "black"
         if labels is not None:
             caption = name(labels[index])
         if predictions is not None:
-            caption = (
-                f"{caption}\n→ {name(predictions[index])}" if caption else name(predictions[index])
-            )
+            predicted = name(predictions[index])
+            caption = f"{caption}\n→ {predicted}" if caption else predicted
             if labels is not None and predictions[index] != labels[index]:
                 colour = "red"
         ax.set_title(caption, fontsize=8, color=colour)
