@@ -112,6 +112,37 @@ def has_gpu() -> bool:
     return torch.cuda.is_available()
 
 
+def keras_has_gpu() -> bool:
+    """Return True when the Keras backend in use (TensorFlow or PyTorch) sees a GPU."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    if keras.backend.backend() == "torch":
+        return has_gpu()
+    return False
+
+
+def use_mixed_precision(enable: bool | None = None, verbose: bool = True) -> str:
+    """Set Keras' global dtype policy: ``mixed_float16`` on a GPU, ``float32`` on a CPU.
+
+    Float16 maths runs on a GPU's tensor cores at several times the float32 rate; on a CPU it is
+    slower, so ``enable=None`` decides by the hardware. Returns the policy name. Build models
+    after calling this, and keep the last layer (softmax, regression head) in float32.
+    """
+    import keras
+
+    enable = keras_has_gpu() if enable is None else enable
+    policy = "mixed_float16" if enable else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    if verbose:
+        where = "GPU present" if keras_has_gpu() else "no GPU"
+        print(f"Keras dtype policy: {policy} ({where})")
+    return policy
+
+
 def torch_device() -> Any:
     """Return ``torch.device('cuda')`` when a GPU is present, else ``torch.device('cpu')``."""
     import torch

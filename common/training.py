@@ -1,11 +1,13 @@
-"""Small, explicit PyTorch training helpers shared by the notebooks.
+"""Small, explicit training helpers shared by the notebooks.
 
-The notebooks write their first training loop by hand; afterwards they call :func:`fit_torch`, which
-does the same thing with a progress bar, an optional live plot and a validation loss per epoch.
+The notebooks write their first PyTorch training loop by hand; afterwards they call
+:func:`fit_torch`, which does the same thing with a progress bar, an optional live plot and a
+validation loss per epoch. :func:`epoch_timer` measures seconds and images per second for Keras.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +32,56 @@ def train_val_test_split(
     for index in range(len(arrays)):
         out += [second[2 * index], second[2 * index + 1], tests[index]]
     return out
+
+
+class EpochTimes:
+    """Wall-clock seconds of each training epoch and the throughput they imply."""
+
+    def __init__(self, num_samples: int) -> None:
+        self.num_samples = num_samples
+        self.seconds: list[float] = []
+
+    @property
+    def samples_per_s(self) -> list[float]:
+        """Training samples processed per second, one value per epoch."""
+        return [self.num_samples / seconds for seconds in self.seconds]
+
+    def summary(self) -> dict[str, float]:
+        """Median seconds per epoch and samples per second, skipping the first (warm-up) epoch."""
+        steady = self.seconds[1:] or self.seconds
+        if not steady:
+            raise ValueError("No epoch has been timed yet.")
+        median = float(np.median(steady))
+        return {
+            "seconds_per_epoch": median,
+            "samples_per_s": self.num_samples / median,
+            "total_seconds": float(sum(self.seconds)),
+        }
+
+
+def epoch_timer(num_samples: int, verbose: bool = True) -> Any:
+    """Return a Keras callback that times every epoch; read its ``.times`` (:class:`EpochTimes`).
+
+    With ``verbose`` it prints one line per epoch: seconds and training images per second.
+    """
+    import keras
+
+    class _EpochTimer(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.times = EpochTimes(num_samples)
+            self._start = 0.0
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            self.times.seconds.append(time.perf_counter() - self._start)
+            if verbose:
+                rate = self.times.samples_per_s[-1]
+                print(f"epoch {epoch + 1}: {self.times.seconds[-1]:.1f} s, {rate:,.0f} images/s")
+
+    return _EpochTimer()
 
 
 def fit_torch(

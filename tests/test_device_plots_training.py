@@ -137,3 +137,38 @@ def test_fit_torch_steps_the_scheduler_once_per_epoch():
         progress=False,
     )
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**3)
+
+
+def test_use_mixed_precision_follows_the_hardware_and_can_be_forced(capsys):
+    import keras
+
+    try:
+        policy = device.use_mixed_precision()
+        assert policy == ("mixed_float16" if device.keras_has_gpu() else "float32")
+        assert keras.mixed_precision.global_policy().name == policy
+        assert "Keras dtype policy" in capsys.readouterr().out
+        assert device.use_mixed_precision(enable=True, verbose=False) == "mixed_float16"
+        assert keras.mixed_precision.global_policy().name == "mixed_float16"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_epoch_timer_records_one_time_per_epoch_and_a_throughput(capsys):
+    import keras
+
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    timer = training.epoch_timer(num_samples=len(x))
+    model.fit(x, x[:, :1], epochs=3, batch_size=16, verbose=0, callbacks=[timer])
+    times = timer.times
+    assert len(times.seconds) == 3 and all(s > 0 for s in times.seconds)
+    summary = times.summary()
+    assert summary["samples_per_s"] == pytest.approx(64 / summary["seconds_per_epoch"])
+    assert summary["total_seconds"] == pytest.approx(sum(times.seconds))
+    assert capsys.readouterr().out.count("images/s") == 3
+
+
+def test_epoch_times_summary_needs_an_epoch():
+    with pytest.raises(ValueError, match="No epoch"):
+        training.EpochTimes(10).summary()
