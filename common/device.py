@@ -125,6 +125,23 @@ def keras_has_gpu() -> bool:
     return False
 
 
+def exact_float32() -> None:
+    """Turn off TF32 in PyTorch and TensorFlow so float32 maths on a GPU is exact float32.
+
+    Ampere and newer NVIDIA GPUs round float32 matmuls and convolutions to a 10-bit mantissa
+    (TF32) by default, which is fine for training but breaks comparisons at 1e-5. No-op on CPU.
+    """
+    if _installed("torch"):
+        import torch
+
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+    if _installed("tensorflow"):
+        import tensorflow as tf
+
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+
+
 def use_mixed_precision(enable: bool | None = None, verbose: bool = True) -> str:
     """Set Keras' global dtype policy: ``mixed_float16`` on a GPU, ``float32`` on a CPU.
 

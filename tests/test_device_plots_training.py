@@ -153,6 +153,20 @@ def test_use_mixed_precision_follows_the_hardware_and_can_be_forced(capsys):
         keras.mixed_precision.set_global_policy("float32")
 
 
+def test_exact_float32_turns_tf32_off_in_both_frameworks():
+    import tensorflow as tf
+    import torch
+
+    previous = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        device.exact_float32()
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+        assert not tf.config.experimental.tensor_float_32_execution_enabled()
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
+        tf.config.experimental.enable_tensor_float_32_execution(True)
+
+
 def test_epoch_timer_records_one_time_per_epoch_and_a_throughput(capsys):
     import keras
 
