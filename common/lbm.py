@@ -16,6 +16,7 @@ or a CUDA GPU. Importing this module imports PyTorch; nothing else happens at im
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -176,7 +177,29 @@ class _Stepper:
         self.from_solid = [torch.roll(solid, (cy, cx), dims=(-2, -1)) for cx, cy in VELOCITIES]
         profile = inlet_profile(flow.height, flow.u_max)
         self.inlet_ux = torch.tensor(profile, dtype=torch.float32, device=device).view(1, -1, 1)
-        self.step = torch.compile(self._step, dynamic=False) if compile_step else self._step
+        self.step = self._compiled_first_step if compile_step else self._step
+
+    def load(self, slot: int, solid: torch.Tensor) -> None:
+        """Put a new geometry into one slot of the batch, in place (no recompilation)."""
+        self.solid[slot] = solid
+        for mask, (cx, cy) in zip(self.from_solid, VELOCITIES, strict=True):
+            mask[slot] = torch.roll(solid, (cy, cx), dims=(-2, -1))
+
+    def _compiled_first_step(self, g: torch.Tensor) -> torch.Tensor:
+        """Compile on the first call; fall back to eager mode where compiling fails."""
+        compiled = torch.compile(self._step, dynamic=False)
+        try:
+            result = compiled(g)
+        except Exception as error:  # noqa: BLE001 (no C++ compiler, unsupported platform, ...)
+            warnings.warn(
+                f"torch.compile failed ({type(error).__name__}); the solver runs uncompiled, "
+                "several times slower.",
+                stacklevel=3,
+            )
+            self.step = self._step
+            return self._step(g)
+        self.step = compiled
+        return result
 
     def _step(self, g: torch.Tensor) -> torch.Tensor:
         f = [
@@ -264,68 +287,79 @@ def solve_steady(
     obstacles: Any,
     flow: ChannelFlow | None = None,
     *,
-    max_steps: int = 20_000,
+    batch_size: int | None = None,
+    max_steps: int = 40_000,
     tolerance: float = 1e-5,
-    check_every: int = 200,
+    check_every: int = 100,
     device: str | torch.device | None = None,
     compile_step: bool = False,
     progress: bool = False,
 ) -> SteadyFlow:
-    """Run every geometry in the batch to a steady state and return its fields.
+    """Run every geometry to a steady state and return its fields.
 
-    A geometry has converged when the largest velocity change over ``check_every`` steps, per step
-    and relative to ``u_max``, falls below ``tolerance``. Converged geometries leave the batch;
-    the rest stop at ``max_steps`` and are flagged ``converged=False``.
+    The solver steps ``batch_size`` geometries at once (all of them by default). A geometry has
+    converged when the largest velocity change over ``check_every`` steps, per step and relative
+    to ``u_max``, falls below ``tolerance``; its fields are stored and the next waiting geometry
+    takes its slot, so the batch keeps its size (a compiled step is compiled once). Geometries
+    still changing after ``max_steps`` are flagged ``converged=False``.
     """
     flow = flow or ChannelFlow()
     mask = check_obstacles(obstacles, flow)
     device = torch.device(device) if device is not None else _default_device()
-    solid = torch.from_numpy(mask).to(device)
-    solid[:, [0, -1], :] = True  # the channel walls
-    batch = solid.shape[0]
+    solid_all = torch.from_numpy(mask).to(device)
+    solid_all[:, [0, -1], :] = True  # the channel walls
+    count = solid_all.shape[0]
+    slots = min(batch_size or count, count)
 
-    f = initial_state(solid, flow)
-    final = torch.empty_like(f)
-    steps = np.zeros(batch, dtype=np.int64)
-    residual = np.full(batch, np.inf)
-    converged = np.zeros(batch, dtype=bool)
-    active = np.arange(batch)
-    stepper = _Stepper(solid, flow, compile_step)
+    slot_geometry = np.arange(slots)  # which geometry each slot holds; -1 once the queue is empty
+    waiting = iter(range(slots, count))
+    slot_steps = np.zeros(slots, dtype=np.int64)
+    stepper = _Stepper(solid_all[:slots].clone(), flow, compile_step)
+    f = initial_state(stepper.solid, flow)
+    fields = torch.empty((count, 3, flow.height, flow.width), device=device)
+    steps = np.zeros(count, dtype=np.int64)
+    residual = np.full(count, np.inf)
+    converged = np.zeros(count, dtype=bool)
     _, ux_prev, uy_prev = macroscopic(f)
     updates, start = 0, time.perf_counter()
-    bar = _progress_bar(max_steps, progress)
-    for step in range(check_every, max_steps + 1, check_every):
+    bar = _progress_bar(count, progress)
+    while (slot_geometry >= 0).any():
         for _ in range(check_every):
             f = stepper.step(f)
-        updates += check_every * f.shape[0] * flow.height * flow.width
-        _, ux, uy = macroscopic(f)
+        slot_steps += check_every
+        updates += check_every * slots * flow.height * flow.width
+        rho, ux, uy = macroscopic(f)
         change = torch.maximum((ux - ux_prev).abs(), (uy - uy_prev).abs())
         rate = (change.amax(dim=(-2, -1)) / (check_every * flow.u_max)).cpu().numpy()
-        if not np.isfinite(rate).all():
-            bad = active[~np.isfinite(rate)]
+        busy = slot_geometry >= 0
+        if not np.isfinite(rate[busy]).all():
+            bad = slot_geometry[busy & ~np.isfinite(rate)]
             raise FloatingPointError(f"The solver diverged for geometries {bad.tolist()}.")
-        steps[active], residual[active] = step, rate
-        done = rate < tolerance
-        converged[active[done]] = True
-        finish = done | (step + check_every > max_steps)
-        bar.update(check_every)
-        bar.set_postfix(active=len(active), residual=f"{rate.max():.1e}")
-        if finish.any():
-            final[torch.from_numpy(active[finish]).to(device)] = f[torch.from_numpy(finish)]
-            keep = torch.from_numpy(~finish).to(device)
-            f, ux, uy, active = f[keep], ux[keep], uy[keep], active[~finish]
-            if not len(active):
-                break
-            stepper = _Stepper(solid[torch.from_numpy(active).to(device)], flow, compile_step)
+        finished = busy & ((rate < tolerance) | (slot_steps >= max_steps))
+        for slot in np.flatnonzero(finished):
+            geometry = slot_geometry[slot]
+            fields[geometry] = torch.stack([rho[slot], ux[slot], uy[slot]])
+            steps[geometry], residual[geometry] = slot_steps[slot], rate[slot]
+            converged[geometry] = rate[slot] < tolerance
+            slot_geometry[slot] = next(waiting, -1)
+            if slot_geometry[slot] >= 0:
+                stepper.load(slot, solid_all[slot_geometry[slot]])
+                f[slot] = initial_state(stepper.solid[slot : slot + 1], flow)[0]
+                slot_steps[slot] = 0
+        if finished.any():
+            ux, uy = macroscopic(f)[1:]
         ux_prev, uy_prev = ux, uy
+        bar.update(int(finished.sum()))
+        bar.set_postfix(step=int(slot_steps.max()), residual=f"{rate[busy].max():.1e}")
     bar.close()
     seconds = time.perf_counter() - start
-    rho, ux, uy = macroscopic(final)
+    solid = solid_all.cpu().numpy()
+    rho, ux, uy = (fields[:, channel].cpu().numpy() for channel in range(3))
     return SteadyFlow(
-        ux=ux.cpu().numpy(),
-        uy=uy.cpu().numpy(),
-        rho=rho.cpu().numpy(),
-        solid=solid.cpu().numpy(),
+        ux=np.where(solid, 0.0, ux).astype(np.float32),
+        uy=np.where(solid, 0.0, uy).astype(np.float32),
+        rho=rho,
+        solid=solid,
         steps=steps,
         residual=residual,
         converged=converged,
@@ -336,6 +370,38 @@ def solve_steady(
     )
 
 
+def measure_mlups(
+    obstacles: Any,
+    flow: ChannelFlow | None = None,
+    *,
+    num_steps: int = 200,
+    compile_step: bool = False,
+    device: str | torch.device | None = None,
+) -> float:
+    """Million lattice updates per second of the time step on a batch (after a warm-up)."""
+    flow = flow or ChannelFlow()
+    mask = check_obstacles(obstacles, flow)
+    device = torch.device(device) if device is not None else _default_device()
+    solid = torch.from_numpy(mask).to(device)
+    solid[:, [0, -1], :] = True
+    stepper = _Stepper(solid, flow, compile_step)
+    f = initial_state(solid, flow)
+    for _ in range(10):  # compiles on the first call
+        f = stepper.step(f)
+    _synchronize(device)
+    start = time.perf_counter()
+    for _ in range(num_steps):
+        f = stepper.step(f)
+    _synchronize(device)
+    seconds = time.perf_counter() - start
+    return num_steps * solid.numel() / seconds / 1e6
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def _default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -343,4 +409,4 @@ def _default_device() -> torch.device:
 def _progress_bar(total: int, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="LBM steps", disable=not enabled, leave=False)
+    return tqdm(total=total, desc="Steady flows", unit="flow", disable=not enabled)

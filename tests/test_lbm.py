@@ -8,7 +8,11 @@ import torch
 
 from common import lbm
 
-SMALL = lbm.ChannelFlow(height=18, width=48, reynolds=10.0, u_max=0.05)
+# a small, viscous channel (tau = 0.9) converges in a few thousand steps, so the tests stay fast
+SMALL = lbm.ChannelFlow(height=18, width=48, reynolds=2.0, u_max=0.1)
+# LBM is weakly compressible: the density falls along the channel by 3 dp/dx L, which bends the
+# profile by about as much. A low Mach number keeps that below 1% for the analytic comparisons.
+LOW_MACH = lbm.ChannelFlow(height=18, width=48, reynolds=0.5, u_max=0.02)
 
 
 def _empty(flow: lbm.ChannelFlow, batch: int = 1) -> np.ndarray:
@@ -28,26 +32,51 @@ def test_viscosity_follows_from_reynolds_number_and_sets_the_relaxation_time():
 
 
 def test_poiseuille_flow_matches_the_analytic_profile_and_pressure_gradient():
-    solution = lbm.solve_steady(_empty(SMALL), SMALL, tolerance=1e-6, check_every=100)
+    flow = LOW_MACH
+    solution = lbm.solve_steady(_empty(flow), flow, tolerance=1e-6, check_every=100)
     assert solution.converged.all()
-    middle = solution.ux[0, :, SMALL.width // 2]
-    exact = lbm.inlet_profile(SMALL.height, SMALL.u_max)
+    middle = solution.ux[0, :, flow.width // 2]
+    exact = lbm.inlet_profile(flow.height, flow.u_max)
     rel_l2_error = np.linalg.norm(middle - exact) / np.linalg.norm(exact)
     assert rel_l2_error < 0.01, f"profile off the parabola by {rel_l2_error:.2%}"
     # p = rho / 3; the viscosity-relaxation relation nu = (tau - 1/2) / 3 sets the gradient
-    columns = np.arange(8, SMALL.width - 8)
+    columns = np.arange(8, flow.width - 8)
     pressure = solution.rho[0, 1:-1][:, columns].mean(axis=0) / 3
     gradient = np.polyfit(columns, pressure, 1)[0]
-    expected = lbm.poiseuille_pressure_gradient(SMALL)
+    expected = lbm.poiseuille_pressure_gradient(flow)
     assert gradient == pytest.approx(expected, rel=0.03)
+
+
+def test_the_parabola_recovers_downstream_of_an_obstacle():
+    flow = lbm.ChannelFlow(height=18, width=72, reynolds=0.5, u_max=0.02)
+    solution = lbm.solve_steady(_disc(flow, centre_x=12, radius=4), flow, tolerance=1e-6)
+    # the obstacle's drag raises the upstream density, so compare shapes at equal volume flux
+    exact = lbm.inlet_profile(flow.height, flow.u_max)
+    exact = exact / exact.sum()
+    behind, far = solution.ux[0, :, 14], solution.ux[0, :, flow.width - 12]
+    assert np.linalg.norm(behind / behind.sum() - exact) / np.linalg.norm(exact) > 0.3, "wake"
+    assert np.linalg.norm(far / far.sum() - exact) / np.linalg.norm(exact) < 0.01
+
+
+def test_the_compiled_step_gives_the_same_flow_as_the_eager_one_when_slots_are_refilled():
+    obstacles = np.stack([_disc(SMALL, 16, 4), _disc(SMALL, 20, 3), _disc(SMALL, 12, 2)])
+    options = {"batch_size": 2, "max_steps": 300, "tolerance": 1e-9}
+    eager = lbm.solve_steady(obstacles, SMALL, **options)
+    compiled = lbm.solve_steady(obstacles, SMALL, **options, compile_step=True)
+    alone = lbm.solve_steady(obstacles[2], SMALL, max_steps=300, tolerance=1e-9)
+    np.testing.assert_allclose(eager.ux[2], alone.ux[0], atol=1e-7)
+    np.testing.assert_allclose(compiled.ux, eager.ux, atol=1e-6 * SMALL.u_max)
+    np.testing.assert_allclose(compiled.uy, eager.uy, atol=1e-6 * SMALL.u_max)
 
 
 def test_mass_flux_is_the_same_through_every_cross_section_around_an_obstacle():
     obstacle = _disc(SMALL, centre_x=16, radius=3.5)[None]
     solution = lbm.solve_steady(obstacle, SMALL, tolerance=1e-6, check_every=100)
     flux = (solution.rho[0] * solution.ux[0]).sum(axis=0)
-    inflow = flux[0]
-    assert np.abs(flux / inflow - 1).max() < 5e-3, "mass is created or lost inside the channel"
+    inflow = flux[1]
+    assert np.abs(flux[1:-1] / inflow - 1).max() < 1e-4, "mass is created or lost in the channel"
+    # the inlet and outlet nodes take their density from a neighbour, so they match less closely
+    assert np.abs(flux[[0, -1]] / inflow - 1).max() < 1e-2
     prescribed = lbm.inlet_profile(SMALL.height, SMALL.u_max)
     np.testing.assert_allclose(solution.ux[0, :, 0], prescribed, atol=1e-6)
 
@@ -71,13 +100,13 @@ def test_solid_nodes_carry_no_velocity_and_the_flow_slows_around_the_obstacle():
 
 
 def test_a_batch_gives_the_same_fields_as_each_geometry_alone():
-    obstacles = np.stack([_disc(SMALL, 16, 3), _disc(SMALL, 20, 5), _empty(SMALL)[0]])
+    obstacles = np.stack([_disc(SMALL, 16, 3), _disc(SMALL, 20, 3.5), _empty(SMALL)[0]])
     batch = lbm.solve_steady(obstacles, SMALL, tolerance=1e-5, check_every=100)
     for index in (0, 1):
         alone = lbm.solve_steady(obstacles[index], SMALL, tolerance=1e-5, check_every=100)
         assert batch.steps[index] == alone.steps[0]
         np.testing.assert_allclose(batch.ux[index], alone.ux[0], atol=1e-6)
-    assert batch.steps[2] <= batch.steps[1], "the empty channel converges first"
+    assert len(set(batch.steps)) > 1, "geometries converge after different numbers of steps"
 
 
 def test_geometries_that_run_out_of_steps_are_flagged_not_kept_silently():

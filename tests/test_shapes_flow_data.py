@@ -1,0 +1,104 @@
+"""Obstacle shapes, their signed distance, and the cached steady-flow data sets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from common import flow_data, lbm, shapes
+
+TINY_GRID = (20, 48)
+
+
+@pytest.mark.parametrize("family", shapes.FAMILIES)
+def test_random_obstacles_are_reproducible_and_fit_the_channel(family):
+    first = shapes.random_obstacles(20, 64, 128, family=family, seed=3)
+    again = shapes.random_obstacles(20, 64, 128, family=family, seed=3)
+    other = shapes.random_obstacles(20, 64, 128, family=family, seed=4)
+    assert first.dtype == bool and first.shape == (20, 64, 128)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+    lbm.check_obstacles(first, lbm.ChannelFlow(height=64, width=128))
+    rows = first.any(axis=2)
+    heights = rows.shape[1] - rows[:, ::-1].argmax(axis=1) - rows.argmax(axis=1)
+    assert heights.max() <= shapes.MAX_HEIGHT_FRACTION * 62 + 1
+    assert not first[:, : shapes.MARGIN].any() and not first[:, -shapes.MARGIN :].any()
+    assert not first[:, :, 64:].any(), "obstacles sit in the first half of the channel"
+    assert len({mask.sum() for mask in first}) > 10, "sizes vary"
+
+
+def test_an_unknown_family_is_refused():
+    with pytest.raises(ValueError, match="family"):
+        shapes.random_obstacles(1, 64, 128, family="cars")
+
+
+def test_signed_distance_matches_the_exact_distance_to_a_disc():
+    y, x = np.mgrid[0:64, 0:128]
+    radius = 10.0
+    r = np.hypot(x - 40, y - 32)
+    disc = r <= radius
+    sdf = shapes.signed_distance(disc)
+    assert (sdf[disc] < 0).all() and (sdf[~disc] > 0).all()
+    far = r > radius + 2
+    assert np.abs(sdf[far] - (r[far] - radius)).max() < 0.75
+    assert shapes.signed_distance(disc[None]).shape == (1, 64, 128)
+
+
+def test_naca_profile_has_its_nominal_thickness_at_thirty_percent_chord():
+    outline = shapes.naca_outline(thickness=0.12, camber=0.0, camber_position=0.4, points=401)
+    upper = outline[:401]
+    index = np.argmax(upper[:, 1])
+    assert upper[index, 0] == pytest.approx(0.30, abs=0.01)
+    assert 2 * upper[index, 1] == pytest.approx(0.12, rel=0.01)
+
+
+def test_a_generated_data_set_is_cached_with_its_metadata_and_loaded_back(isolated_dirs):
+    options = {"family": "mixed", "seed": 1, "grid": TINY_GRID, "tolerance": 1e-4}
+    first = flow_data.load_flows(3, progress=False, batch_size=2, **options)
+    path = flow_data.cache_file(3, "mixed", 1, TINY_GRID, 20.0, 1e-4)
+    assert path.exists() and path.is_relative_to(isolated_dirs)
+    assert len(first) == 3 and first.converged.all()
+    meta = first.metadata
+    assert meta["grid"] == list(TINY_GRID) and meta["solver_version"] == lbm.SOLVER_VERSION
+    assert meta["seed"] == 1 and meta["reynolds"] == 20.0 and meta["mlups"] > 0
+    assert first.steps.min() > 0 and (first.residual < 1e-4).all()
+    again = flow_data.load_flows(3, progress=False, **options)  # from the cache: no solver
+    np.testing.assert_array_equal(again.ux, first.ux)
+    assert again.metadata == meta
+    assert first.inputs("binary").shape == (3, *TINY_GRID, 1)
+    assert first.inputs("sdf").shape == (3, *TINY_GRID, 1)
+    targets = first.targets()
+    assert targets.shape == (3, *TINY_GRID, 2)
+    assert 0.5 < np.abs(targets[..., 0]).max() < 3, "velocities are scaled by u_max"
+    assert (targets[first.obstacles] == 0).all()
+
+
+def test_samples_that_did_not_converge_are_dropped_and_counted(isolated_dirs, capsys):
+    options = {"grid": TINY_GRID, "tolerance": 1e-9, "max_steps": 200, "progress": False}
+    kept = flow_data.load_flows(2, **options)
+    assert len(kept) == 0
+    assert "Dropping 2 of 2" in capsys.readouterr().out
+    flagged = flow_data.load_flows(2, keep_unconverged=True, **options)
+    assert len(flagged) == 2 and not flagged.converged.any()
+
+
+def test_relative_l2_error_is_zero_for_the_truth_and_ignores_the_obstacle():
+    rng = np.random.default_rng(0)
+    true = rng.normal(size=(2, 8, 8, 2))
+    obstacles = np.zeros((2, 8, 8), dtype=bool)
+    obstacles[:, 2:4, 2:4] = True
+    true[obstacles] = 0
+    np.testing.assert_allclose(flow_data.relative_l2_error(true, true), 0)
+    noisy = true + 0.1 * true
+    np.testing.assert_allclose(flow_data.relative_l2_error(noisy, true), 0.1)
+    inside_only = true.copy()
+    inside_only[obstacles] = 5.0
+    np.testing.assert_allclose(flow_data.relative_l2_error(inside_only, true, obstacles), 0)
+    with pytest.raises(ValueError, match="Shapes differ"):
+        flow_data.relative_l2_error(true, true[..., :1])
+
+
+def test_divergence_of_a_rotation_is_zero_and_of_an_expansion_is_two():
+    y, x = np.mgrid[0:16, 0:16].astype(float)
+    np.testing.assert_allclose(flow_data.divergence(-y, x), 0, atol=1e-12)
+    np.testing.assert_allclose(flow_data.divergence(x, y), 2)
