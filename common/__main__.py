@@ -1,10 +1,12 @@
-"""Command line: ``python -m common doctor`` and ``python -m common fetch NAME... | all``."""
+"""Command line: ``python -m common doctor``, ``fetch NAME... | all`` and ``flows [SPLIT...]``."""
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
 import sys
+
+import numpy as np
 
 from common import data, device, mode, paths
 
@@ -81,6 +83,22 @@ def fetch(names: list[str]) -> int:
     return 1 if failed else 0
 
 
+def flows(splits: list[str], smoke: bool) -> int:
+    """Generate (or find cached) the CFD lab's steady-flow data sets; return 0 on success."""
+    from common import flow_data
+
+    recipe = flow_data.LESSON_SMOKE if smoke else flow_data.LESSON_FULL
+    for split in splits:
+        dataset = flow_data.load_split(split, recipe)
+        meta = dataset.metadata
+        print(
+            f"{split}: {len(dataset)} flows on {meta['grid'][0]}x{meta['grid'][1]}, "
+            f"Re={meta['reynolds']:g}, {meta['seconds_per_sample']:.2f} s per flow when solved, "
+            f"median {int(np.median(dataset.steps))} steps"
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the command."""
     parser = argparse.ArgumentParser(prog="python -m common", description=__doc__)
@@ -96,9 +114,18 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME",
         help=f"one or more of: {', '.join(data.REGISTRY)}, or all",
     )
+    flows_parser = commands.add_parser(
+        "flows", help="generate the CFD lab's steady-flow data sets with the solver (cached)"
+    )
+    flows_parser.add_argument(
+        "splits", nargs="*", default=["train", "test", "ood"], help="train, test and/or ood"
+    )
+    flows_parser.add_argument("--smoke", action="store_true", help="the small CI data sets")
     args = parser.parse_args(argv)
     if args.command == "doctor":
         return doctor(check_urls=not args.no_network)
+    if args.command == "flows":
+        return flows(args.splits, args.smoke)
     return fetch(args.names)
 
 

@@ -11,6 +11,7 @@ residuals, and generated on first use. Importing this module imports PyTorch (th
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,13 +25,28 @@ CPU_GRID = (64, 128)
 GPU_GRID = (128, 256)  # the grid of Guo et al. (2016)
 COMPILE_MIN_NODES = 16 * 64 * 128  # below this, compiling costs more than it saves
 
+# The data sets the CFD lab uses: training shapes, held-out shapes of the same family (test) and
+# an out-of-distribution family (airfoils). Different seeds keep the three sets apart.
+LESSON_FULL: dict[str, dict[str, Any]] = {
+    "train": {"num_samples": 800, "family": "mixed", "seed": 0},
+    "test": {"num_samples": 100, "family": "mixed", "seed": 1},
+    "ood": {"num_samples": 48, "family": "airfoil", "seed": 2},
+    "solver": {"grid": None, "tolerance": 1e-5},  # None: 64x128 on a CPU, 128x256 on a GPU
+}
+LESSON_SMOKE: dict[str, dict[str, Any]] = {
+    "train": {"num_samples": 64, "family": "mixed", "seed": 0},
+    "test": {"num_samples": 16, "family": "mixed", "seed": 1},
+    "ood": {"num_samples": 8, "family": "airfoil", "seed": 2},
+    "solver": {"grid": (32, 64), "tolerance": 1e-4, "reynolds": 5.0, "batch_size": 32},
+}
+
 
 @dataclass
 class FlowDataset:
     """Obstacles, their signed distance and the converged flow, one entry per sample."""
 
-    obstacles: np.ndarray  # (N, H, W) bool, True = solid (the walls are not included)
-    sdf: np.ndarray  # (N, H, W) float32, cells, positive in the fluid
+    obstacles: np.ndarray  # (N, H, W) bool, True = obstacle (the walls are not included)
+    sdf: np.ndarray  # (N, H, W) float32, distance to the nearest solid (obstacle or wall), in cells
     ux: np.ndarray  # (N, H, W) float32, lattice units
     uy: np.ndarray
     steps: np.ndarray  # (N,) solver steps until converged
@@ -42,14 +58,19 @@ class FlowDataset:
         return len(self.obstacles)
 
     @property
+    def solid(self) -> np.ndarray:
+        """The obstacles together with the channel walls (the first and last rows)."""
+        return with_walls(self.obstacles)
+
+    @property
     def u_max(self) -> float:
         """Peak inlet velocity, the scale of every velocity in the set."""
         return float(self.metadata["u_max"])
 
     def inputs(self, encoding: str = "sdf") -> np.ndarray:
-        """Network input of shape (N, H, W, 1): the binary mask or the SDF scaled to O(1)."""
+        """Network input (N, H, W, 1): the solid mask or the SDF / height, walls included."""
         if encoding == "binary":
-            return self.obstacles[..., None].astype(np.float32)
+            return self.solid[..., None].astype(np.float32)
         if encoding == "sdf":
             return (self.sdf / self.obstacles.shape[1])[..., None].astype(np.float32)
         raise ValueError(f"Unknown encoding {encoding!r}; choose 'binary' or 'sdf'.")
@@ -70,6 +91,13 @@ class FlowDataset:
             residual=self.residual[index],
             converged=self.converged[index],
         )
+
+
+def with_walls(obstacles: np.ndarray) -> np.ndarray:
+    """A copy of (..., H, W) obstacle masks with the channel walls (first and last rows) solid."""
+    solid = np.array(obstacles, dtype=bool)
+    solid[..., [0, -1], :] = True
+    return solid
 
 
 def default_grid() -> tuple[int, int]:
@@ -136,7 +164,7 @@ def generate(
     }
     return FlowDataset(
         obstacles=obstacles,
-        sdf=shapes.signed_distance(obstacles),
+        sdf=shapes.signed_distance(with_walls(obstacles)),
         ux=solution.ux,
         uy=solution.uy,
         steps=solution.steps,
@@ -165,7 +193,7 @@ def cache_file(
 def save(dataset: FlowDataset, path: Path) -> None:
     """Write a data set and its metadata to one compressed ``.npz`` file (atomically)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial.npz")
+    partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npz")  # one per writer
     np.savez_compressed(
         partial,
         obstacles=dataset.obstacles,
@@ -185,7 +213,7 @@ def load(path: Path) -> FlowDataset:
         obstacles = stored["obstacles"]
         return FlowDataset(
             obstacles=obstacles,
-            sdf=shapes.signed_distance(obstacles),
+            sdf=shapes.signed_distance(with_walls(obstacles)),
             ux=stored["ux"],
             uy=stored["uy"],
             steps=stored["steps"],
@@ -231,6 +259,20 @@ def load_flows(
     return dataset
 
 
+def load_split(split: str, recipe: dict[str, dict[str, Any]], progress: bool = True) -> FlowDataset:
+    """A lesson data set ("train", "test" or "ood") from a recipe such as LESSON_FULL."""
+    if split not in recipe or split == "solver":
+        raise ValueError(f"Unknown split {split!r}; choose train, test or ood.")
+    return load_flows(**recipe[split], **recipe["solver"], progress=progress)
+
+
+def mirrored(inputs: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The up-down mirror image of (N, H, W, C) inputs and (N, H, W, 2) targets: uy changes sign."""
+    flipped_targets = targets[:, ::-1].copy()
+    flipped_targets[..., 1] *= -1
+    return inputs[:, ::-1].copy(), flipped_targets
+
+
 def relative_l2_error(
     predicted: np.ndarray, true: np.ndarray, obstacles: np.ndarray | None = None
 ) -> np.ndarray:
@@ -248,3 +290,8 @@ def relative_l2_error(
 def divergence(ux: np.ndarray, uy: np.ndarray) -> np.ndarray:
     """Central-difference divergence d(ux)/dx + d(uy)/dy on (..., H, W) fields (grid spacing 1)."""
     return np.gradient(ux, axis=-1) + np.gradient(uy, axis=-2)
+
+
+def vorticity(ux: np.ndarray, uy: np.ndarray) -> np.ndarray:
+    """Vorticity d(uy)/dx - d(ux)/dy, y the row index (anticlockwise positive in plots.field)."""
+    return np.gradient(uy, axis=-1) - np.gradient(ux, axis=-2)

@@ -241,6 +241,38 @@ def prediction_vs_truth(
     return fig
 
 
+def flow_prediction(
+    obstacle: np.ndarray,
+    true_velocity: np.ndarray,
+    predicted_velocity: np.ndarray,
+    title: str | None = None,
+) -> Figure:
+    """Speed |u| of the truth and the prediction, and the size of the error, side by side."""
+    use_style()
+    true_speed = np.hypot(true_velocity[..., 0], true_velocity[..., 1])
+    predicted_speed = np.hypot(predicted_velocity[..., 0], predicted_velocity[..., 1])
+    error = np.hypot(*(predicted_velocity - true_velocity).transpose(2, 0, 1))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 2.8))
+    top = float(true_speed.max())
+    for ax, values, name in zip(
+        axes,
+        (true_speed, predicted_speed, error),
+        ("solver |u|", "network |u|", "|error|"),
+        strict=True,
+    ):
+        shown = np.ma.masked_where(obstacle, values)
+        image = ax.imshow(shown, origin="lower", vmin=0, vmax=top if name != "|error|" else None)
+        ax.grid(False)
+        ax.set_title(name)
+        ax.set_xlabel("x (cells)")
+        fig.colorbar(image, ax=ax, shrink=0.8)
+    axes[0].set_ylabel("y (cells)")
+    relative = np.linalg.norm(predicted_velocity - true_velocity) / np.linalg.norm(true_velocity)
+    fig.suptitle(title or f"Relative L2 error {relative:.1%}")
+    fig.tight_layout()
+    return fig
+
+
 def _in_notebook() -> bool:
     try:
         from IPython import get_ipython

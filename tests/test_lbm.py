@@ -109,11 +109,20 @@ def test_a_batch_gives_the_same_fields_as_each_geometry_alone():
     assert len(set(batch.steps)) > 1, "geometries converge after different numbers of steps"
 
 
+def test_the_callers_mask_is_left_as_it_was():
+    obstacle = _disc(SMALL, centre_x=16, radius=3)
+    before = obstacle.copy()
+    lbm.solve_steady(obstacle, SMALL, max_steps=100)
+    lbm.measure_mlups(obstacle[None], SMALL, num_steps=2)
+    np.testing.assert_array_equal(obstacle, before)
+
+
 def test_geometries_that_run_out_of_steps_are_flagged_not_kept_silently():
     obstacle = _disc(SMALL, centre_x=16, radius=4)
     solution = lbm.solve_steady(obstacle, SMALL, max_steps=200, tolerance=1e-9, check_every=100)
     assert not solution.converged[0]
     assert solution.steps[0] == 200
+    assert [step for step, _ in solution.history] == [100, 200]
     assert solution.residual[0] >= 1e-9
 
 

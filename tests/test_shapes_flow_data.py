@@ -65,12 +65,27 @@ def test_a_generated_data_set_is_cached_with_its_metadata_and_loaded_back(isolat
     again = flow_data.load_flows(3, progress=False, **options)  # from the cache: no solver
     np.testing.assert_array_equal(again.ux, first.ux)
     assert again.metadata == meta
-    assert first.inputs("binary").shape == (3, *TINY_GRID, 1)
-    assert first.inputs("sdf").shape == (3, *TINY_GRID, 1)
+    binary, sdf = first.inputs("binary")[..., 0], first.inputs("sdf")[..., 0]
+    assert binary.shape == sdf.shape == (3, *TINY_GRID)
+    assert not first.obstacles[:, [0, -1]].any(), "the stored masks hold the obstacles only"
+    assert (binary[:, [0, -1]] == 1).all(), "the inputs show the walls as solid"
+    np.testing.assert_array_equal(sdf < 0, binary == 1)
     targets = first.targets()
     assert targets.shape == (3, *TINY_GRID, 2)
     assert 0.5 < np.abs(targets[..., 0]).max() < 3, "velocities are scaled by u_max"
     assert (targets[first.obstacles] == 0).all()
+
+
+def test_the_mirror_image_of_a_solved_flow_is_the_flow_around_the_mirrored_obstacle():
+    flow = flow_data.channel_for(TINY_GRID)
+    obstacle = shapes.random_obstacles(1, *TINY_GRID, seed=5)
+    both = np.concatenate([obstacle, obstacle[:, ::-1]])
+    # the scheme is mirror-symmetric at every step, so a few hundred steps are enough to compare
+    solution = lbm.solve_steady(both, flow, max_steps=400, tolerance=1e-12)
+    targets = np.stack([solution.ux, solution.uy], axis=-1)
+    inputs, mirror_targets = flow_data.mirrored(both[..., None], targets)
+    np.testing.assert_array_equal(inputs[0, ..., 0], both[1])
+    np.testing.assert_allclose(mirror_targets[0], targets[1], atol=1e-5 * flow.u_max)
 
 
 def test_samples_that_did_not_converge_are_dropped_and_counted(isolated_dirs, capsys):
@@ -102,3 +117,4 @@ def test_divergence_of_a_rotation_is_zero_and_of_an_expansion_is_two():
     y, x = np.mgrid[0:16, 0:16].astype(float)
     np.testing.assert_allclose(flow_data.divergence(-y, x), 0, atol=1e-12)
     np.testing.assert_allclose(flow_data.divergence(x, y), 2)
+    np.testing.assert_allclose(flow_data.vorticity(-y, x), 2)

@@ -1,0 +1,205 @@
+"""Keras surrogates for steady channel flow: fully connected, the Guo et al. CNN, residual U-Nets.
+
+Every model maps an obstacle encoding of shape (H, W, 1), the binary mask or the signed distance
+function (SDF), to the velocity (ux, uy) / u_max of shape (H, W, 2), and multiplies its output by
+the fluid mask recovered from the input, so the velocity inside the obstacle is exactly zero.
+The code uses ``keras.ops`` only, so it runs on every Keras backend. Importing this module
+imports Keras; nothing else happens at import.
+"""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+ENCODINGS = ("binary", "sdf")
+
+
+@keras.saving.register_keras_serializable(package="bootcamp")
+class FluidMask(layers.Layer):
+    """1 in the fluid, 0 in the obstacle, read off the input encoding."""
+
+    def __init__(self, encoding: str = "sdf", **kwargs) -> None:
+        super().__init__(**kwargs)
+        if encoding not in ENCODINGS:
+            raise ValueError(f"Unknown encoding {encoding!r}; choose one of {ENCODINGS}.")
+        self.encoding = encoding
+
+    def call(self, geometry):  # noqa: D102 (Keras API)
+        if self.encoding == "binary":
+            return 1.0 - geometry
+        return ops.cast(geometry > 0, geometry.dtype)
+
+    def get_config(self) -> dict:  # noqa: D102 (Keras API)
+        return super().get_config() | {"encoding": self.encoding}
+
+
+def _masked_output(geometry, velocity, encoding: str):
+    velocity = layers.Activation("linear", dtype="float32")(
+        velocity
+    )  # float32 under mixed precision
+    mask = FluidMask(encoding, dtype="float32")(geometry)
+    return layers.Multiply(name="masked_velocity")([velocity, mask])
+
+
+def fully_connected(
+    grid: tuple[int, int], num_layers: int = 3, width: int = 256, encoding: str = "sdf"
+) -> keras.Model:
+    """A multilayer perceptron: the flattened geometry in, the flattened velocity field out."""
+    height, grid_width = grid
+    geometry = keras.Input((height, grid_width, 1), name="geometry")
+    hidden = layers.Flatten()(geometry)
+    for _ in range(num_layers - 1):
+        hidden = layers.Dense(width, activation="relu")(hidden)
+    flat = layers.Dense(height * grid_width * 2)(hidden)
+    velocity = layers.Reshape((height, grid_width, 2))(flat)
+    outputs = _masked_output(geometry, velocity, encoding)
+    return keras.Model(geometry, outputs, name=f"fc_{num_layers}_layers")
+
+
+def guo_cnn(
+    grid: tuple[int, int],
+    filters: tuple[int, ...] = (32, 64, 128, 128),
+    bottleneck: int = 512,
+    encoding: str = "sdf",
+) -> keras.Model:
+    """Guo, Li and Iorio (2016): strided convolutions, a dense code, a decoder per component."""
+    height, width = grid
+    factor = 2 ** len(filters)
+    if height % factor or width % factor:
+        raise ValueError(
+            f"The grid {grid} must be divisible by {factor} for {len(filters)} levels."
+        )
+    geometry = keras.Input((height, width, 1), name="geometry")
+    hidden = geometry
+    for count in filters:
+        hidden = layers.Conv2D(count, 4, strides=2, padding="same", activation="relu")(hidden)
+    code_shape = (height // factor, width // factor, filters[-1])
+    code = layers.Dense(bottleneck, activation="relu")(layers.Flatten()(hidden))
+    components = []
+    for name in ("ux", "uy"):
+        decoded = layers.Dense(int(np.prod(code_shape)), activation="relu")(code)
+        decoded = layers.Reshape(code_shape)(decoded)
+        for count in reversed(filters[:-1]):
+            decoded = layers.Conv2DTranspose(
+                count, 4, strides=2, padding="same", activation="relu"
+            )(decoded)
+        components.append(
+            layers.Conv2DTranspose(1, 4, strides=2, padding="same", name=f"{name}_decoder")(decoded)
+        )
+    velocity = layers.Concatenate()(components)
+    outputs = _masked_output(geometry, velocity, encoding)
+    return keras.Model(geometry, outputs, name="guo_cnn")
+
+
+def _residual_block(inputs, filters: int, gated: bool):
+    """x + F(x): two 3x3 convolutions; gated blocks multiply by a learned sigmoid gate."""
+    shortcut = inputs
+    if inputs.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1)(inputs)
+    hidden = layers.Conv2D(filters, 3, padding="same")(layers.Activation("elu")(inputs))
+    hidden = layers.Activation("elu")(hidden)
+    if gated:
+        values = layers.Conv2D(filters, 3, padding="same")(hidden)
+        gate = layers.Conv2D(filters, 3, padding="same", activation="sigmoid")(hidden)
+        hidden = layers.Multiply()([values, gate])
+    else:
+        hidden = layers.Conv2D(filters, 3, padding="same")(hidden)
+    return layers.Add()([shortcut, hidden])
+
+
+def residual_unet(
+    grid: tuple[int, int],
+    base_filters: int = 16,
+    levels: int = 3,
+    blocks_per_level: int = 1,
+    gated: bool = True,
+    encoding: str = "sdf",
+) -> keras.Model:
+    """A U-Net of residual blocks (after Hennigh's steady-flow network), gated or not."""
+    height, width = grid
+    factor = 2**levels
+    if height % factor or width % factor:
+        raise ValueError(f"The grid {grid} must be divisible by {factor} for {levels} levels.")
+    geometry = keras.Input((height, width, 1), name="geometry")
+    hidden = layers.Conv2D(base_filters, 3, padding="same")(geometry)
+    skips = []
+    for level in range(levels):
+        filters = base_filters * 2**level
+        for _ in range(blocks_per_level):
+            hidden = _residual_block(hidden, filters, gated)
+        skips.append(hidden)
+        hidden = layers.Conv2D(2 * filters, 3, strides=2, padding="same")(hidden)
+    for _ in range(blocks_per_level):
+        hidden = _residual_block(hidden, base_filters * 2**levels, gated)
+    for level in reversed(range(levels)):
+        filters = base_filters * 2**level
+        hidden = layers.Conv2DTranspose(filters, 4, strides=2, padding="same")(hidden)
+        hidden = layers.Concatenate()([hidden, skips[level]])
+        for _ in range(blocks_per_level):
+            hidden = _residual_block(hidden, filters, gated)
+    velocity = layers.Conv2D(2, 3, padding="same")(layers.Activation("elu")(hidden))
+    outputs = _masked_output(geometry, velocity, encoding)
+    name = "gated_residual_unet" if gated else "residual_unet"
+    return keras.Model(geometry, outputs, name=name)
+
+
+def fit_surrogate(
+    model: keras.Model,
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+    *,
+    num_epochs: int,
+    batch_size: int = 16,
+    learning_rate: float = 1e-3,
+    loss: str | keras.losses.Loss = "mse",
+    callbacks: list | None = None,
+    verbose: int | str = "auto",
+    jit_compile: bool | str = False,
+) -> tuple[keras.callbacks.History, float]:
+    """Train with Adam and a cosine-decaying learning rate; return the history and the seconds.
+
+    XLA compilation (``jit_compile``) is off by default: on a CPU it costs seconds per model and
+    gains little for these small networks.
+    """
+    steps = num_epochs * int(np.ceil(len(train[0]) / batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.01)
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=loss,
+        metrics=["mae"],
+        jit_compile=jit_compile,
+    )
+    start = time.perf_counter()
+    history = model.fit(
+        *train,
+        validation_data=validation,
+        epochs=num_epochs,
+        batch_size=batch_size,
+        callbacks=callbacks or [],
+        verbose=verbose,
+    )
+    return history, time.perf_counter() - start
+
+
+def relative_errors(model: keras.Model, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per-sample relative L2 error of the model's velocity field (see flow_data)."""
+    from common.flow_data import relative_l2_error
+
+    return relative_l2_error(model.predict(inputs, batch_size=32, verbose=0), targets)
+
+
+def inference_seconds(
+    model: keras.Model, inputs: np.ndarray, batch_size: int = 32, repeats: int = 3
+) -> float:
+    """Best wall time of ``repeats`` predictions on all ``inputs`` (after one warm-up call)."""
+    model.predict(inputs[:batch_size], batch_size=batch_size, verbose=0)
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.predict(inputs, batch_size=batch_size, verbose=0)
+        best = min(best, time.perf_counter() - start)
+    return float(best)

@@ -1,0 +1,89 @@
+"""The Keras flow surrogates: shapes, the exact zero inside obstacles, training and timing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from common import flow_data, flow_models, shapes
+
+GRID = (16, 32)
+
+
+def _geometry(encoding: str, count: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    masks = shapes.random_obstacles(count, 32, 64, seed=0)[:, ::2, ::2]
+    sdf = shapes.signed_distance(masks)
+    inputs = masks.astype(np.float32) if encoding == "binary" else sdf / GRID[0]
+    return inputs[..., None].astype(np.float32), masks
+
+
+BUILDERS = {
+    "fc3": lambda encoding: flow_models.fully_connected(GRID, 3, width=32, encoding=encoding),
+    "fc5": lambda encoding: flow_models.fully_connected(GRID, 5, width=32, encoding=encoding),
+    "guo": lambda encoding: flow_models.guo_cnn(
+        GRID, filters=(4, 8), bottleneck=16, encoding=encoding
+    ),
+    "unet": lambda encoding: flow_models.residual_unet(
+        GRID, base_filters=4, levels=2, encoding=encoding
+    ),
+    "plain_unet": lambda encoding: flow_models.residual_unet(
+        GRID, base_filters=4, levels=2, gated=False, encoding=encoding
+    ),
+}
+
+
+@pytest.mark.parametrize("encoding", flow_models.ENCODINGS)
+@pytest.mark.parametrize("name", BUILDERS)
+def test_every_model_predicts_two_components_and_exact_zeros_inside_the_obstacle(name, encoding):
+    model = BUILDERS[name](encoding)
+    inputs, masks = _geometry(encoding)
+    predicted = model.predict(inputs, verbose=0)
+    assert predicted.shape == (len(inputs), *GRID, 2)
+    assert predicted.dtype == np.float32
+    assert (predicted[masks] == 0).all()
+    assert np.abs(predicted[~masks]).max() > 0
+
+
+def test_the_gate_adds_parameters_and_names_tell_the_models_apart():
+    gated = flow_models.residual_unet(GRID, base_filters=4, levels=2, gated=True)
+    plain = flow_models.residual_unet(GRID, base_filters=4, levels=2, gated=False)
+    assert gated.count_params() > plain.count_params()
+    assert gated.name != plain.name
+
+
+def test_bad_grids_and_encodings_are_refused():
+    with pytest.raises(ValueError, match="divisible"):
+        flow_models.residual_unet((20, 32), levels=3)
+    with pytest.raises(ValueError, match="divisible"):
+        flow_models.guo_cnn((16, 30), filters=(4, 8))
+    with pytest.raises(ValueError, match="encoding"):
+        flow_models.FluidMask("distance")
+
+
+def test_training_lowers_the_error_and_inference_is_timed():
+    inputs, masks = _geometry("sdf", count=8)
+    y = np.arange(GRID[0])[:, None]
+    # a smooth target that depends on the obstacle: a parabola slowed near the obstacle
+    parabola = 4 * y * (GRID[0] - 1 - y) / (GRID[0] - 1) ** 2
+    along = parabola * np.tanh(inputs[..., 0] * 4)
+    targets = np.stack([along, np.zeros_like(along)], axis=-1)
+    targets = (targets * ~masks[..., None]).astype(np.float32)
+    model = BUILDERS["unet"]("sdf")
+    before = flow_models.relative_errors(model, inputs, targets).mean()
+    history, seconds = flow_models.fit_surrogate(
+        model, (inputs, targets), (inputs, targets), num_epochs=30, batch_size=4, verbose=0
+    )
+    after = flow_models.relative_errors(model, inputs, targets).mean()
+    assert seconds > 0 and len(history.history["loss"]) == 30
+    assert after < 0.5 * before
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    timing = flow_models.inference_seconds(model, inputs, batch_size=4, repeats=2)
+    assert 0 < timing < 10
+
+
+def test_relative_errors_match_the_flow_data_metric():
+    inputs, _ = _geometry("sdf")
+    model = BUILDERS["fc3"]("sdf")
+    targets = np.ones((len(inputs), *GRID, 2), dtype=np.float32)
+    expected = flow_data.relative_l2_error(model.predict(inputs, verbose=0), targets)
+    np.testing.assert_allclose(flow_models.relative_errors(model, inputs, targets), expected)
