@@ -14,8 +14,9 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --no-browser $(ROOT_FLAG) --port=$(PORT) --ServerApp.port_retries=0 \
 		--ServerApp.default_url=/lab/tree/Start_Here.ipynb --notebook-dir=.
 
+# Two test workers share the cores: one math thread each, or PyTorch's threads spin against each other
 test: $(STAMP)
-	BOOTCAMP_MODE=smoke $(VENV_PYTHON) -m pytest -n 2 --dist loadfile
+	OMP_NUM_THREADS=1 BOOTCAMP_MODE=smoke $(VENV_PYTHON) -m pytest -n 2 --dist loadfile
 
 install: $(STAMP)
 
