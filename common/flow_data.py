@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock
 
 from common import lbm, paths, shapes
 
@@ -238,20 +239,23 @@ def load_flows(
     """A cached data set, generated (and cached) on first use; unconverged samples are dropped."""
     grid = grid or default_grid()
     path = cache_file(num_samples, family, seed, grid, reynolds, tolerance)
-    if path.exists():
-        dataset = load(path)
-    else:
-        dataset = generate(
-            num_samples,
-            family=family,
-            seed=seed,
-            grid=grid,
-            reynolds=reynolds,
-            tolerance=tolerance,
-            progress=progress,
-            **solver_options,
-        )
-        save(dataset, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Notebooks run side by side (CI's test workers) then build a missing set once, not twice.
+    with FileLock(path.with_suffix(".lock")):
+        if path.exists():
+            dataset = load(path)
+        else:
+            dataset = generate(
+                num_samples,
+                family=family,
+                seed=seed,
+                grid=grid,
+                reynolds=reynolds,
+                tolerance=tolerance,
+                progress=progress,
+                **solver_options,
+            )
+            save(dataset, path)
     failed = int((~dataset.converged).sum())
     if failed and not keep_unconverged:
         print(f"Dropping {failed} of {len(dataset)} samples that did not converge.")

@@ -10,6 +10,7 @@ imports Keras; nothing else happens at import.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -35,6 +36,55 @@ class FluidMask(layers.Layer):
 
     def get_config(self) -> dict:  # noqa: D102 (Keras API)
         return super().get_config() | {"encoding": self.encoding}
+
+
+@keras.saving.register_keras_serializable(package="bootcamp")
+class CoordinateChannels(layers.Layer):
+    """Appends the cell position, x and y scaled to [-1, 1], as two channels (CoordConv)."""
+
+    def call(self, geometry):  # noqa: D102 (Keras API)
+        height, width = geometry.shape[1], geometry.shape[2]
+        y_grid, x_grid = np.meshgrid(
+            np.linspace(-1.0, 1.0, height), np.linspace(-1.0, 1.0, width), indexing="ij"
+        )
+        grid = np.stack([x_grid, y_grid], axis=-1)[None].astype("float32")
+        zeros = ops.zeros_like(geometry[..., :1])
+        return ops.concatenate([geometry, zeros + ops.cast(grid, geometry.dtype)], axis=-1)
+
+    def compute_output_shape(self, input_shape):  # noqa: D102 (Keras API)
+        return (*input_shape[:-1], input_shape[-1] + 2)
+
+
+@keras.saving.register_keras_serializable(package="bootcamp")
+class UpDownMirror(layers.Layer):
+    """Flips (N, H, W, C) fields about the channel's centre line; a velocity's uy changes sign."""
+
+    def __init__(self, velocity: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.velocity = velocity
+
+    def call(self, fields):  # noqa: D102 (Keras API)
+        flipped = ops.flip(fields, axis=1)
+        if self.velocity:
+            flipped = flipped * ops.convert_to_tensor([1.0, -1.0], dtype=flipped.dtype)
+        return flipped
+
+    def get_config(self) -> dict:  # noqa: D102 (Keras API)
+        return super().get_config() | {"velocity": self.velocity}
+
+
+def mirror_averaged(model: keras.Model) -> keras.Model:
+    """The average of ``model`` and its mirror image: an exactly symmetric surrogate.
+
+    The channel is symmetric about its centre line, so the flow around a mirrored obstacle is the
+    mirrored flow. This model predicts both, mirrors the second back and averages them, at twice
+    the cost of one prediction and with no training.
+    """
+    geometry = keras.Input(model.input_shape[1:], name="geometry")
+    direct = model(geometry)
+    mirrored = UpDownMirror(velocity=True)(model(UpDownMirror()(geometry)))
+    outputs = layers.Average()([direct, mirrored])
+    return keras.Model(geometry, outputs, name=f"{model.name}_mirror_averaged")
 
 
 def _masked_output(geometry, velocity, encoding: str):
@@ -65,6 +115,7 @@ def guo_cnn(
     filters: tuple[int, ...] = (32, 64, 128, 128),
     bottleneck: int = 512,
     encoding: str = "sdf",
+    coordinates: bool = False,
 ) -> keras.Model:
     """Guo, Li and Iorio (2016): strided convolutions, a dense code, a decoder per component."""
     height, width = grid
@@ -74,7 +125,7 @@ def guo_cnn(
             f"The grid {grid} must be divisible by {factor} for {len(filters)} levels."
         )
     geometry = keras.Input((height, width, 1), name="geometry")
-    hidden = geometry
+    hidden = CoordinateChannels()(geometry) if coordinates else geometry
     for count in filters:
         hidden = layers.Conv2D(count, 4, strides=2, padding="same", activation="relu")(hidden)
     code_shape = (height // factor, width // factor, filters[-1])
@@ -118,6 +169,7 @@ def residual_unet(
     blocks_per_level: int = 1,
     gated: bool = True,
     encoding: str = "sdf",
+    coordinates: bool = False,
 ) -> keras.Model:
     """A U-Net of residual blocks (after Hennigh's steady-flow network), gated or not."""
     height, width = grid
@@ -125,7 +177,8 @@ def residual_unet(
     if height % factor or width % factor:
         raise ValueError(f"The grid {grid} must be divisible by {factor} for {levels} levels.")
     geometry = keras.Input((height, width, 1), name="geometry")
-    hidden = layers.Conv2D(base_filters, 3, padding="same")(geometry)
+    features = CoordinateChannels()(geometry) if coordinates else geometry
+    hidden = layers.Conv2D(base_filters, 3, padding="same")(features)
     skips = []
     for level in range(levels):
         filters = base_filters * 2**level
@@ -159,14 +212,24 @@ def fit_surrogate(
     callbacks: list | None = None,
     verbose: int | str = "auto",
     jit_compile: bool | str = False,
+    warmup_fraction: float = 0.05,
 ) -> tuple[keras.callbacks.History, float]:
     """Train with Adam and a cosine-decaying learning rate; return the history and the seconds.
 
-    XLA compilation (``jit_compile``) is off by default: on a CPU it costs seconds per model and
-    gains little for these small networks.
+    The learning rate first rises linearly over ``warmup_fraction`` of the steps: large early
+    steps can silence every ReLU of a network's dense code, which then never learns. XLA
+    compilation (``jit_compile``) is off by default: on a CPU it costs seconds per model and gains
+    little for these small networks.
     """
     steps = num_epochs * int(np.ceil(len(train[0]) / batch_size))
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.01)
+    warmup_steps = int(warmup_fraction * steps)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        learning_rate / 100 if warmup_steps else learning_rate,
+        decay_steps=steps - warmup_steps,
+        alpha=0.01,
+        warmup_target=learning_rate if warmup_steps else None,
+        warmup_steps=warmup_steps,
+    )
     model.compile(
         optimizer=keras.optimizers.Adam(schedule),
         loss=loss,
@@ -203,3 +266,52 @@ def inference_seconds(
         model.predict(inputs, batch_size=batch_size, verbose=0)
         best = min(best, time.perf_counter() - start)
     return float(best)
+
+
+@dataclass
+class Speedup:
+    """Solver against surrogate on the same geometries and device (seconds for all of them)."""
+
+    num_flows: int
+    solver_seconds: float  # stepping to steady state; torch.compile's first call is not counted
+    surrogate_seconds: float  # best of three predictions after a warm-up
+    solver_mlups: float
+    resolve_difference: float  # largest relative L2 difference of re-solved and stored fields
+
+    @property
+    def factor(self) -> float:
+        """How many times faster the surrogate is."""
+        return self.solver_seconds / self.surrogate_seconds
+
+
+def measure_speedup(
+    model: keras.Model,
+    dataset,
+    num_flows: int,
+    *,
+    encoding: str = "sdf",
+    compile_solver: bool = False,
+    solver_batch_size: int = 16,
+    progress: bool = True,
+) -> Speedup:
+    """Re-solve the first ``num_flows`` geometries of a FlowDataset and time the model on them."""
+    from common import flow_data, lbm
+
+    flows = dataset.subset(slice(None, num_flows))
+    flow = flow_data.channel_for(flows.obstacles.shape[1:], flows.metadata["reynolds"])
+    solved = lbm.solve_steady(
+        flows.obstacles,
+        flow,
+        batch_size=solver_batch_size,
+        tolerance=flows.metadata["tolerance"],
+        compile_step=compile_solver,
+        progress=progress,
+    )
+    resolved = np.stack([solved.ux, solved.uy], axis=-1) / flow.u_max
+    return Speedup(
+        num_flows=len(flows),
+        solver_seconds=solved.seconds,
+        surrogate_seconds=inference_seconds(model, flows.inputs(encoding)),
+        solver_mlups=solved.mlups,
+        resolve_difference=float(flow_data.relative_l2_error(resolved, flows.targets()).max()),
+    )

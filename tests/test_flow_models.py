@@ -29,6 +29,12 @@ BUILDERS = {
     "plain_unet": lambda encoding: flow_models.residual_unet(
         GRID, base_filters=4, levels=2, gated=False, encoding=encoding
     ),
+    "coord_unet": lambda encoding: flow_models.residual_unet(
+        GRID, base_filters=4, levels=2, encoding=encoding, coordinates=True
+    ),
+    "coord_guo": lambda encoding: flow_models.guo_cnn(
+        GRID, filters=(4, 8), bottleneck=16, encoding=encoding, coordinates=True
+    ),
 }
 
 
@@ -42,6 +48,29 @@ def test_every_model_predicts_two_components_and_exact_zeros_inside_the_obstacle
     assert predicted.dtype == np.float32
     assert (predicted[masks] == 0).all()
     assert np.abs(predicted[~masks]).max() > 0
+
+
+def test_coordinate_channels_hold_x_and_y_scaled_to_plus_minus_one():
+    geometry = np.zeros((3, *GRID, 1), np.float32)
+    features = np.asarray(flow_models.CoordinateChannels()(geometry))
+    assert features.shape == (3, *GRID, 3)
+    np.testing.assert_allclose(features[1, 5, :, 1], np.linspace(-1, 1, GRID[1]), atol=1e-6)
+    np.testing.assert_allclose(features[2, :, 7, 2], np.linspace(-1, 1, GRID[0]), atol=1e-6)
+    assert (features[..., 0] == 0).all()
+
+
+def test_the_mirror_averaged_model_is_exactly_symmetric_and_keeps_symmetric_predictions():
+    inputs, _ = _geometry("sdf")
+    model = BUILDERS["coord_guo"]("sdf")
+    averaged = flow_models.mirror_averaged(model)
+    flipped_inputs, _ = flow_data.mirrored(inputs, np.zeros((*inputs.shape[:-1], 2)))
+    predicted = averaged.predict(inputs, verbose=0)
+    flipped_prediction = averaged.predict(flipped_inputs, verbose=0)
+    _, predicted_of_flipped = flow_data.mirrored(inputs, flipped_prediction)
+    np.testing.assert_allclose(predicted, predicted_of_flipped, atol=1e-6)
+    direct = model.predict(inputs, verbose=0)
+    _, mirrored_back = flow_data.mirrored(inputs, model.predict(flipped_inputs, verbose=0))
+    np.testing.assert_allclose(predicted, (direct + mirrored_back) / 2, atol=1e-6)
 
 
 def test_the_gate_adds_parameters_and_names_tell_the_models_apart():
@@ -87,3 +116,15 @@ def test_relative_errors_match_the_flow_data_metric():
     targets = np.ones((len(inputs), *GRID, 2), dtype=np.float32)
     expected = flow_data.relative_l2_error(model.predict(inputs, verbose=0), targets)
     np.testing.assert_allclose(flow_models.relative_errors(model, inputs, targets), expected)
+
+
+def test_the_speedup_re_solves_stored_flows_and_times_solver_and_model(isolated_dirs):
+    grid = (20, 48)
+    flows = flow_data.load_flows(3, grid=grid, tolerance=1e-4, progress=False)
+    model = flow_models.guo_cnn(grid, filters=(4, 8), bottleneck=16)
+    speedup = flow_models.measure_speedup(model, flows, 2, progress=False)
+    assert speedup.num_flows == 2
+    assert speedup.resolve_difference < 1e-4  # the same solver gives the same fields
+    assert speedup.solver_seconds > 0 and speedup.surrogate_seconds > 0
+    assert speedup.solver_mlups > 0
+    assert speedup.factor == pytest.approx(speedup.solver_seconds / speedup.surrogate_seconds)
