@@ -213,13 +213,15 @@ def fit_surrogate(
     verbose: int | str = "auto",
     jit_compile: bool | str = False,
     warmup_fraction: float = 0.05,
+    sample_weight: np.ndarray | None = None,
 ) -> tuple[keras.callbacks.History, float]:
     """Train with Adam and a cosine-decaying learning rate; return the history and the seconds.
 
     The learning rate first rises linearly over ``warmup_fraction`` of the steps: large early
     steps can silence every ReLU of a network's dense code, which then never learns. XLA
     compilation (``jit_compile``) is off by default: on a CPU it costs seconds per model and gains
-    little for these small networks.
+    little for these small networks. ``sample_weight`` of shape (N, H, W) weights each cell's
+    squared error (Keras averages the MSE over the last axis, the velocity components).
     """
     steps = num_epochs * int(np.ceil(len(train[0]) / batch_size))
     warmup_steps = int(warmup_fraction * steps)
@@ -239,6 +241,7 @@ def fit_surrogate(
     start = time.perf_counter()
     history = model.fit(
         *train,
+        sample_weight=sample_weight,
         validation_data=validation,
         epochs=num_epochs,
         batch_size=batch_size,

@@ -128,3 +128,20 @@ def test_the_speedup_re_solves_stored_flows_and_times_solver_and_model(isolated_
     assert speedup.solver_seconds > 0 and speedup.surrogate_seconds > 0
     assert speedup.solver_mlups > 0
     assert speedup.factor == pytest.approx(speedup.solver_seconds / speedup.surrogate_seconds)
+
+
+def test_per_cell_sample_weights_reach_the_loss():
+    inputs, _ = _geometry("sdf", count=4)
+    targets = np.ones((len(inputs), *GRID, 2), dtype=np.float32)
+    model = BUILDERS["guo"]("sdf")
+    history, _ = flow_models.fit_surrogate(
+        model,
+        (inputs, targets),
+        (inputs, targets),
+        num_epochs=1,
+        batch_size=4,
+        verbose=0,
+        sample_weight=np.zeros((len(inputs), *GRID), np.float32),
+    )
+    assert history.history["loss"][0] == 0.0  # every cell weighted zero
+    assert history.history["val_loss"][0] > 0.0  # the validation loss is unweighted
