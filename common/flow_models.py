@@ -251,11 +251,22 @@ def fit_surrogate(
     return history, time.perf_counter() - start
 
 
+def predict_fields(model: keras.Model, inputs: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """The model's float32 velocity fields for ``inputs``, computed in batches."""
+    # Direct calls instead of model.predict: predict builds a compiled function per model, and
+    # TensorFlow warns about "retracing" when a notebook evaluates many models in a row.
+    batches = [
+        ops.convert_to_numpy(model(inputs[start : start + batch_size], training=False))
+        for start in range(0, len(inputs), batch_size)
+    ]
+    return np.concatenate(batches).astype(np.float32, copy=False)
+
+
 def relative_errors(model: keras.Model, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Per-sample relative L2 error of the model's velocity field (see flow_data)."""
     from common.flow_data import relative_l2_error
 
-    return relative_l2_error(model.predict(inputs, batch_size=32, verbose=0), targets)
+    return relative_l2_error(predict_fields(model, inputs), targets)
 
 
 def inference_seconds(
