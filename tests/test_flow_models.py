@@ -155,3 +155,18 @@ def test_per_cell_sample_weights_reach_the_loss():
     )
     assert history.history["loss"][0] == 0.0  # every cell weighted zero
     assert history.history["val_loss"][0] > 0.0  # the validation loss is unweighted
+
+
+def test_the_full_lesson_models_run_on_the_gpu_grid():
+    # A GPU runs the lesson on the original 128x256 grid: the full-mode networks must fit it.
+    grid = flow_data.GPU_GRID
+    inputs = np.ones((2, *grid, 1), dtype=np.float32)
+    guo = flow_models.guo_cnn(grid, filters=(32, 64, 128, 128), bottleneck=512)
+    for model in (
+        guo,
+        flow_models.mirror_averaged(guo),
+        flow_models.residual_unet(grid, base_filters=16, levels=3, gated=True),
+        flow_models.fully_connected(grid, 5, width=256, encoding="sdf"),
+    ):
+        fields = flow_models.predict_fields(model, inputs)
+        assert fields.shape == (2, *grid, 2) and np.isfinite(fields).all()
