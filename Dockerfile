@@ -27,7 +27,7 @@ WORKDIR /workspace/bootcamp
 COPY constraints.txt ./
 RUN pip install -c constraints.txt \
         "keras>=3.10" "tensorflow[and-cuda]>=2.16" "tensorboard>=2.16" "torch>=2.2" \
-        "numpy>=1.26" "scipy>=1.11" "matplotlib>=3.8" "scikit-learn>=1.4" \
+        "numpy>=1.26" "scipy>=1.11" "pandas>=2.1" "matplotlib>=3.8" "scikit-learn>=1.4" \
         "opencv-python-headless>=4.8" "tqdm>=4.66" "filelock>=3.12" "jupyterlab>=4.0" "ipykernel>=6.25" \
         "ipywidgets>=8.1" \
         "pytest>=8.0" "pytest-xdist>=3.5" "nbval>=0.11" "nbclient>=0.10" "ruff>=0.5"
