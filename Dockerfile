@@ -34,7 +34,8 @@ RUN pip install -c constraints.txt \
 
 COPY . .
 RUN pip install -c constraints.txt --no-deps -e ".[dev]" \
-    && python -m common fetch all
+    && python -m common fetch all \
+    && python -m common frames
 
 EXPOSE 8888
 # Token authentication stays on: Jupyter prints the URL with its token, or uses $JUPYTER_TOKEN.

@@ -1,4 +1,4 @@
-"""Command line: ``python -m common doctor``, ``fetch NAME... | all`` and ``flows [SPLIT...]``."""
+"""Command line: ``python -m common doctor``, ``fetch NAME... | all``, ``flows`` and ``frames``."""
 
 from __future__ import annotations
 
@@ -99,6 +99,19 @@ def flows(splits: list[str], smoke: bool) -> int:
     return 0
 
 
+def frames(smoke: bool) -> int:
+    """Render (or find cached) the cyclone lab's infrared frames; return 0 on success."""
+    from common.cyclone import frames as cyclone_frames
+
+    recipe = cyclone_frames.LESSON_SMOKE if smoke else cyclone_frames.LESSON_FULL
+    images = cyclone_frames.load_frames(recipe)
+    print(
+        f"{len(images):,} frames of {len(images.storms()):,} storms, "
+        f"{images.image_size}x{images.image_size} px, in {cyclone_frames.cache_path(recipe)}"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the command."""
     parser = argparse.ArgumentParser(prog="python -m common", description=__doc__)
@@ -121,11 +134,17 @@ def main(argv: list[str] | None = None) -> int:
         "splits", nargs="*", default=["train", "test", "ood"], help="train, test and/or ood"
     )
     flows_parser.add_argument("--smoke", action="store_true", help="the small CI data sets")
+    frames_parser = commands.add_parser(
+        "frames", help="render the cyclone lab's infrared frames from the best tracks (cached)"
+    )
+    frames_parser.add_argument("--smoke", action="store_true", help="the small CI frame set")
     args = parser.parse_args(argv)
     if args.command == "doctor":
         return doctor(check_urls=not args.no_network)
     if args.command == "flows":
         return flows(args.splits, args.smoke)
+    if args.command == "frames":
+        return frames(args.smoke)
     return fetch(args.names)
 
 

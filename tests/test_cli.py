@@ -81,3 +81,19 @@ def test_fetch_offline_without_mirror_fails_and_says_what_to_do(isolated_dirs, m
 def test_fetch_rejects_an_unknown_name(capsys):
     assert cli.main(["fetch", "cifar10"]) == 2
     assert "Unknown data set" in capsys.readouterr().err
+
+
+def test_frames_renders_the_cyclone_frames_once_and_names_the_cache(
+    isolated_dirs, shared_mirror, monkeypatch, capsys
+):
+    from common.cyclone import frames as cyclone_frames
+
+    tiny = cyclone_frames.FrameRecipe(basins=("atlantic",), first_season=2018, max_storms=2,
+                                      cadence_hours=6.0, image_size=16)
+    monkeypatch.setenv(data.MIRROR_ENV, str(shared_mirror))
+    monkeypatch.setattr(cyclone_frames, "LESSON_SMOKE", tiny)
+    assert cli.main(["frames", "--smoke"]) == 0
+    out = capsys.readouterr().out
+    assert "frames of 2 storms, 16x16 px" in out
+    assert str(cyclone_frames.cache_path(tiny)) in out
+    assert cyclone_frames.cache_path(tiny).exists()

@@ -17,12 +17,17 @@ from common.cyclone.images import CycloneImages
 from common.cyclone.intensity import NUM_CLASSES, wind_to_class
 
 WIND_SCALE_KT = 100.0  # the regression head predicts wind / 100 kt, a number of order one
+# Global normalisation of the input (notebook 02): the mean and standard deviation of the lesson
+# frames' pixels on the [0, 1] scale. One pair for every image keeps the absolute temperature.
+PIXEL_MEAN = 0.16
+PIXEL_STD = 0.12
 
 
 def pradhan_cnn(image_size: int = 64, dropout: float = 0.3) -> keras.Model:
-    """Five convolutions, three poolings, two dense layers; a class head and a wind head."""
+    """Normalise; five convolutions, three poolings, two dense layers; a class and a wind head."""
     inputs = keras.Input(shape=(image_size, image_size, 1), name="ir_image")
-    x = keras.layers.Conv2D(32, 5, strides=2, padding="same", activation="relu")(inputs)
+    x = keras.layers.Rescaling(1 / PIXEL_STD, offset=-PIXEL_MEAN / PIXEL_STD)(inputs)
+    x = keras.layers.Conv2D(32, 5, strides=2, padding="same", activation="relu")(x)
     x = keras.layers.MaxPooling2D(2)(x)
     x = keras.layers.Conv2D(64, 3, padding="same", activation="relu")(x)
     x = keras.layers.MaxPooling2D(2)(x)

@@ -229,7 +229,7 @@ def render_kelvin(params: RenderParams, image_size: int = 64) -> np.ndarray:
     return kelvin.astype(np.float32)
 
 
-def render(params: RenderParams, image_size: int = 64, batch_size: int = 256) -> np.ndarray:
+def render(params: RenderParams, image_size: int = 64, batch_size: int = 64) -> np.ndarray:
     """Render the lab's uint8 IR product ``(N, image_size, image_size)`` (colder is brighter)."""
     out = np.empty((len(params), image_size, image_size), dtype=np.uint8)
     for start in range(0, len(params), batch_size):
