@@ -7,12 +7,13 @@ every ``validate_every`` steps calls your validator (e.g. the error against an e
 
 Threads: PyTorch runs each operation on several CPU threads. For a tiny network (1D problems,
 a few hundred points) the operations are too short to share, and one thread is as fast as two.
-For the chip flow (thousands of points) two threads are about twice as fast as one, as long as
-nothing else runs: two processes that each run two threads on two cores spin against each other
-and can be many times slower. :func:`set_cpu_threads` therefore uses every core this process may
-use, unless ``OMP_NUM_THREADS`` says otherwise (``make test`` sets 1 for its two workers); pass 1
-for tiny problems, or when you train in two notebooks at once. ``benchmarks/pinn_chip.py``
-measures it.
+For the chip flow (1,000 points a step) two threads made training 1.5 times faster than one on a
+2-core machine with nothing else running (25 against 17 iterations/s), but two trainings at once,
+two threads each, ran at 9 iterations/s each against 16-21 with one thread each: threads that
+outnumber the cores wait for each other. :func:`set_cpu_threads` therefore uses every core this
+process may use, unless ``OMP_NUM_THREADS`` says otherwise (``make test`` sets 1 for its two
+workers); pass 1 for tiny problems, or when you train in two notebooks at once.
+``benchmarks/pinn_chip.py`` measures it on your machine.
 """
 
 from __future__ import annotations
