@@ -5,9 +5,19 @@ Everything is in lattice units: grid spacing 1, time step 1, reference density 1
 ``height - 1`` are the channel walls. Fluid enters at column 0 with a parabolic velocity profile
 and leaves at the last column, where the density (pressure) is held at 1; both boundaries use the
 non-equilibrium extrapolation of Guo, Zheng and Shi (2002). Walls and obstacles are no-slip
-through halfway bounce-back, so a wall sits half a cell outside the last fluid node. The collision
+through halfway bounce-back, so a wall sits half a cell outside the last fluid node; where the
+caller gives the wall's position on each link (``link_fraction``, e.g. for a circle), interpolated
+bounce-back puts a curved wall there instead (Bouzidi et al. 2001). The collision
 is two-relaxation-time (TRT) with the magic parameter 3/16, which places halfway bounce-back walls
 exactly for Poiseuille flow.
+
+The equilibrium is by default the incompressible one of He and Luo (1997): the density enters only
+as a pressure, ``f_eq_i = w_i (rho + rho_0 (3 c.u + 9/2 (c.u)^2 - 3/2 u^2))`` with ``rho_0 = 1`` and
+``u = sum_i c_i f_i / rho_0``, so the steady fields conserve the volume flux and are
+divergence-free up to the truncation error. The standard (weakly compressible) equilibrium stays
+available as ``ChannelFlow(equilibrium="standard")`` to show the error it makes: with a velocity
+inlet and a pressure outlet, the pressure drop across an obstacle becomes a density drop, and the
+velocity downstream rises by the same factor.
 
 One tensor holds many geometries at once, ``f`` of shape ``(batch, 9, height, width)``, on the CPU
 or a CUDA GPU. Importing this module imports PyTorch; nothing else happens at import.
@@ -23,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-SOLVER_VERSION = "1.0"
+SOLVER_VERSION = "2.0"  # 2.0: incompressible equilibrium (He and Luo 1997)
 
 # D2Q9: rest, the four axis directions, the four diagonals; (cx, cy) with x to the right, y down.
 VELOCITIES = ((0, 0), (1, 0), (0, 1), (-1, 0), (0, -1), (1, 1), (-1, 1), (-1, -1), (1, -1))
@@ -31,6 +41,11 @@ WEIGHTS = (4 / 9, 1 / 9, 1 / 9, 1 / 9, 1 / 9, 1 / 36, 1 / 36, 1 / 36, 1 / 36)
 OPPOSITE = (0, 3, 4, 1, 2, 7, 8, 5, 6)
 MAGIC_LAMBDA = 3 / 16
 BYTES_PER_UPDATE_FLOAT32 = 2 * 9 * 4  # read and write nine float32 populations per node and step
+EQUILIBRIA = ("incompressible", "standard")
+# The range the tests validate: tau near 1/2 is unstable and far above 1 inaccurate; the error of
+# the equilibrium grows with the Mach number u_max / c_s (c_s = 1/sqrt(3)).
+TAU_RANGE = (0.51, 3.0)
+MAX_U_MAX = 0.15  # Mach 0.26
 
 
 @dataclass(frozen=True)
@@ -42,6 +57,32 @@ class ChannelFlow:
     reynolds: float = 20.0
     u_max: float = 0.1
     length_scale: float | None = None
+    equilibrium: str = "incompressible"
+
+    def __post_init__(self) -> None:
+        if self.equilibrium not in EQUILIBRIA:
+            raise ValueError(
+                f"Unknown equilibrium {self.equilibrium!r}; choose one of {EQUILIBRIA}."
+            )
+        if not 0 < self.u_max <= MAX_U_MAX:
+            raise ValueError(
+                f"u_max = {self.u_max:g} is outside the validated low-Mach range (0, {MAX_U_MAX}] "
+                f"(Mach {self.u_max * 3**0.5:.2f}); lower u_max."
+            )
+        low, high = TAU_RANGE
+        if self.reynolds <= 0 or not low <= self.tau <= high:
+            raise ValueError(
+                f"Relaxation time tau = {self.tau:.4f} (from Re {self.reynolds:g}, u_max "
+                f"{self.u_max:g}, length {self.reference_length:g} cells) is outside the validated "
+                f"range [{low}, {high}]: below it the solver is unstable, above it inaccurate. "
+                "Use a finer grid or a larger u_max to raise tau, a lower Reynolds number or a "
+                "coarser grid to lower it."
+            )
+
+    @property
+    def incompressible(self) -> bool:
+        """Whether the He-Luo incompressible equilibrium is used (the default)."""
+        return self.equilibrium == "incompressible"
 
     @property
     def fluid_height(self) -> int:
@@ -99,6 +140,7 @@ class SteadyFlow:
     flow: ChannelFlow
     metadata: dict[str, Any] = field(default_factory=dict)
     history: list[tuple[int, float]] = field(default_factory=list)  # (step, largest residual)
+    populations: np.ndarray | None = None  # (batch, 9, H, W) post-collision, if asked for
 
     @property
     def speed(self) -> np.ndarray:
@@ -145,20 +187,35 @@ def _lattice(device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     return cx, cy, weights
 
 
-def equilibrium(rho: torch.Tensor, ux: torch.Tensor, uy: torch.Tensor) -> torch.Tensor:
-    """Second-order equilibrium f_eq_i = w_i rho (1 + 3 c.u + 9/2 (c.u)^2 - 3/2 u^2)."""
+def equilibrium(
+    rho: torch.Tensor, ux: torch.Tensor, uy: torch.Tensor, incompressible: bool = True
+) -> torch.Tensor:
+    """Equilibrium populations (batch, 9, ...): He-Luo incompressible, or the standard one.
+
+    Standard: ``w_i rho (1 + 3 c.u + 9/2 (c.u)^2 - 3/2 u^2)``; incompressible: ``w_i (rho + 3 c.u
+    + 9/2 (c.u)^2 - 3/2 u^2)``, the velocity terms multiplied by the reference density 1.
+    """
     cx, cy, weights = _lattice(rho.device)
     cu = cx * ux.unsqueeze(1) + cy * uy.unsqueeze(1)
     usq = (ux * ux + uy * uy).unsqueeze(1)
-    return weights * rho.unsqueeze(1) * (1 + 3 * cu + 4.5 * cu * cu - 1.5 * usq)
+    velocity_terms = 3 * cu + 4.5 * cu * cu - 1.5 * usq
+    rho = rho.unsqueeze(1)
+    return weights * (rho + velocity_terms if incompressible else rho * (1 + velocity_terms))
 
 
-def macroscopic(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Density and velocity (rho, ux, uy) from the populations."""
+def macroscopic(
+    f: torch.Tensor, incompressible: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Density and velocity (rho, ux, uy) from the populations.
+
+    The incompressible model divides the momentum by the reference density 1, the standard one
+    by the local density.
+    """
     cx, cy, _ = _lattice(f.device)
     rho = f.sum(1)
-    ux = (f * cx).sum(1) / rho
-    uy = (f * cy).sum(1) / rho
+    scale = 1.0 if incompressible else rho
+    ux = (f * cx).sum(1) / scale
+    uy = (f * cy).sum(1) / scale
     return rho, ux, uy
 
 
@@ -169,22 +226,38 @@ class _Stepper:
     that ``torch.compile`` can fuse the whole step into one pass over the grid.
     """
 
-    def __init__(self, solid: torch.Tensor, flow: ChannelFlow, compile_step: bool) -> None:
+    def __init__(
+        self,
+        solid: torch.Tensor,
+        flow: ChannelFlow,
+        compile_step: bool,
+        link_fraction: torch.Tensor | None = None,
+    ) -> None:
         device = solid.device
         self.omega_plus = 1 / flow.tau
         self.omega_minus = 1 / (0.5 + MAGIC_LAMBDA / (flow.tau - 0.5))
         self.solid = solid
+        self.incompressible = flow.incompressible
         # halfway bounce-back: f_i arrives from x - c_i; if that node is solid, reflect g_opp(i)
         self.from_solid = [torch.roll(solid, (cy, cx), dims=(-2, -1)) for cx, cy in VELOCITIES]
+        # interpolated bounce-back (Bouzidi et al. 2001) where wall distances are given
+        self.coefficients = (
+            None if link_fraction is None else bouzidi_coefficients(link_fraction, solid)
+        )
         profile = inlet_profile(flow.height, flow.u_max)
         self.inlet_ux = torch.tensor(profile, dtype=torch.float32, device=device).view(1, -1, 1)
         self.step = self._compiled_first_step if compile_step else self._step
 
-    def load(self, slot: int, solid: torch.Tensor) -> None:
+    def load(self, slot: int, solid: torch.Tensor, link_fraction: torch.Tensor | None) -> None:
         """Put a new geometry into one slot of the batch, in place (no recompilation)."""
         self.solid[slot] = solid
         for mask, (cx, cy) in zip(self.from_solid, VELOCITIES, strict=True):
             mask[slot] = torch.roll(solid, (cy, cx), dims=(-2, -1))
+        if self.coefficients is not None:
+            new = bouzidi_coefficients(link_fraction[None], solid[None])
+            for planes, new_planes in zip(self.coefficients, new, strict=True):
+                for plane, new_plane in zip(planes, new_planes, strict=True):
+                    plane[slot] = new_plane[0]
 
     def _compiled_first_step(self, g: torch.Tensor) -> torch.Tensor:
         """Compile on the first call; fall back to eager mode where compiling fails."""
@@ -203,47 +276,98 @@ class _Stepper:
         return result
 
     def _step(self, g: torch.Tensor) -> torch.Tensor:
-        f = [
-            torch.where(
-                self.from_solid[i],
-                g[:, OPPOSITE[i]],
-                torch.roll(g[:, i], (cy, cx), dims=(-2, -1)),
-            )
-            for i, (cx, cy) in enumerate(VELOCITIES)
+        streamed = [
+            torch.roll(g[:, i], (cy, cx), dims=(-2, -1)) for i, (cx, cy) in enumerate(VELOCITIES)
         ]
-        inlet = _planes_inlet([plane[..., 1:2] for plane in f], self.inlet_ux)
-        outlet = _planes_outlet([plane[..., -2:-1] for plane in f])
+        if self.coefficients is None:  # halfway: the population that left towards the wall
+            reflected = [g[:, OPPOSITE[i]] for i in range(9)]
+        else:
+            reflected = _interpolated_bounce_back(g, streamed, self.coefficients)
+        f = [torch.where(self.from_solid[i], reflected[i], streamed[i]) for i in range(9)]
+        inc = self.incompressible
+        inlet = _planes_inlet(
+            [plane[..., 1:2] for plane in f], [plane[..., 2:3] for plane in f], self.inlet_ux, inc
+        )
+        outlet = _planes_outlet([plane[..., -2:-1] for plane in f], inc)
         f = [
             torch.cat([first, plane[..., 1:-1], last], dim=-1)
             for first, plane, last in zip(inlet, f, outlet, strict=True)
         ]
-        post = _planes_collide(f, self.omega_plus, self.omega_minus)
+        post = _planes_collide(f, self.omega_plus, self.omega_minus, inc)
         return torch.stack(
             [torch.where(self.solid, WEIGHTS[i], post[i]) for i in range(9)], dim=1
         )  # solid nodes stay at rest and carry no flow
 
 
-def _planes_moments(f: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def bouzidi_coefficients(
+    link_fraction: torch.Tensor, solid: torch.Tensor
+) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+    """Weights (a, b, c) of linear interpolated bounce-back, one (batch, H, W) plane per direction.
+
+    ``link_fraction[:, i]`` at a fluid node x is q, the fraction of the link from x to x + c_i
+    that lies in the fluid, where x + c_i is solid (NaN: halfway, q = 1/2). The population
+    arriving at x in direction j = opposite(i) is a g_i(x) + b g_i(x - c_i) + c g_j(x), from the
+    post-collision populations g (Bouzidi, Firdaouss and Lallemand 2001):
+    q < 1/2: a = 2q, b = 1 - 2q, c = 0; q >= 1/2: a = 1/(2q), b = 0, c = 1 - 1/(2q).
+    Links where q is missing, or q < 1/2 and x - c_i is solid too, fall back to halfway.
+    """
+    a_planes, b_planes, c_planes = [], [], []
+    for j in range(9):
+        i = OPPOSITE[j]
+        cx, cy = VELOCITIES[i]
+        q = link_fraction[:, i].to(torch.float32)
+        behind_solid = torch.roll(solid, (cy, cx), dims=(-2, -1))  # x - c_i is solid
+        halfway = torch.isnan(q) | ((q < 0.5) & behind_solid)
+        q = torch.where(halfway, torch.full_like(q, 0.5), q)
+        near = q < 0.5
+        a_planes.append(torch.where(near, 2 * q, 1 / (2 * q)))
+        b_planes.append(torch.where(near, 1 - 2 * q, torch.zeros_like(q)))
+        c_planes.append(torch.where(near, torch.zeros_like(q), 1 - 1 / (2 * q)))
+    return a_planes, b_planes, c_planes
+
+
+def _interpolated_bounce_back(
+    g: torch.Tensor, streamed: list[torch.Tensor], coefficients: tuple
+) -> list[torch.Tensor]:
+    a_planes, b_planes, c_planes = coefficients
+    reflected = []
+    for j in range(9):
+        i = OPPOSITE[j]
+        reflected.append(a_planes[j] * g[:, i] + b_planes[j] * streamed[i] + c_planes[j] * g[:, j])
+    return reflected
+
+
+def _planes_moments(
+    f: list[torch.Tensor], incompressible: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     rho = f[0] + f[1] + f[2] + f[3] + f[4] + f[5] + f[6] + f[7] + f[8]
-    ux = (f[1] - f[3] + f[5] - f[6] - f[7] + f[8]) / rho
-    uy = (f[2] - f[4] + f[5] + f[6] - f[7] - f[8]) / rho
+    ux = f[1] - f[3] + f[5] - f[6] - f[7] + f[8]
+    uy = f[2] - f[4] + f[5] + f[6] - f[7] - f[8]
+    if not incompressible:
+        ux, uy = ux / rho, uy / rho
     return rho, ux, uy
 
 
 def _planes_equilibrium(
-    rho: torch.Tensor, ux: torch.Tensor, uy: torch.Tensor
+    rho: torch.Tensor, ux: torch.Tensor, uy: torch.Tensor, incompressible: bool
 ) -> list[torch.Tensor]:
     usq = 1.5 * (ux * ux + uy * uy)
     planes = []
     for (cx, cy), weight in zip(VELOCITIES, WEIGHTS, strict=True):
         cu = 3 * (cx * ux + cy * uy) if (cx or cy) else None
-        planes.append(weight * rho * (1 - usq if cu is None else 1 + cu + 0.5 * cu * cu - usq))
+        velocity_terms = -usq if cu is None else cu + 0.5 * cu * cu - usq
+        if incompressible:
+            planes.append(weight * (rho + velocity_terms))
+        else:
+            planes.append(weight * rho * (1 + velocity_terms))
     return planes
 
 
-def _planes_collide(f: list[torch.Tensor], omega_plus: float, omega_minus: float) -> list:
+def _planes_collide(
+    f: list[torch.Tensor], omega_plus: float, omega_minus: float, incompressible: bool
+) -> list:
     """TRT collision: relax the even and odd parts of f - f_eq at their own rates."""
-    feq = _planes_equilibrium(*_planes_moments(f))
+    feq = _planes_equilibrium(*_planes_moments(f, incompressible), incompressible)
     post = []
     for i in range(9):
         j = OPPOSITE[i]
@@ -253,19 +377,27 @@ def _planes_collide(f: list[torch.Tensor], omega_plus: float, omega_minus: float
     return post
 
 
-def _planes_inlet(next_column: list[torch.Tensor], ux_in: torch.Tensor) -> list[torch.Tensor]:
-    """Velocity inlet: prescribed u, density and non-equilibrium part from the next column."""
-    rho, ux, uy = _planes_moments(next_column)
-    target = _planes_equilibrium(rho, ux_in.expand_as(rho), torch.zeros_like(uy))
-    current = _planes_equilibrium(rho, ux, uy)
+def _planes_inlet(
+    next_column: list[torch.Tensor],
+    second_column: list[torch.Tensor],
+    ux_in: torch.Tensor,
+    incompressible: bool,
+) -> list[torch.Tensor]:
+    """Velocity inlet: prescribed u, the non-equilibrium part from the next column, and the
+    density extrapolated linearly from the next two (a copied density would drop the pressure
+    gradient across the first link, and with it part of the inflow)."""
+    rho, ux, uy = _planes_moments(next_column, incompressible)
+    rho_in = 2 * rho - sum(second_column)
+    target = _planes_equilibrium(rho_in, ux_in.expand_as(rho), torch.zeros_like(uy), incompressible)
+    current = _planes_equilibrium(rho, ux, uy, incompressible)
     return [t + f - c for t, f, c in zip(target, next_column, current, strict=True)]
 
 
-def _planes_outlet(previous_column: list[torch.Tensor]) -> list[torch.Tensor]:
+def _planes_outlet(previous_column: list[torch.Tensor], incompressible: bool) -> list[torch.Tensor]:
     """Pressure outlet: density 1, velocity and non-equilibrium part from the column before."""
-    rho, ux, uy = _planes_moments(previous_column)
-    target = _planes_equilibrium(torch.ones_like(rho), ux, uy)
-    current = _planes_equilibrium(rho, ux, uy)
+    rho, ux, uy = _planes_moments(previous_column, incompressible)
+    target = _planes_equilibrium(torch.ones_like(rho), ux, uy, incompressible)
+    current = _planes_equilibrium(rho, ux, uy, incompressible)
     return [t + f - c for t, f, c in zip(target, previous_column, current, strict=True)]
 
 
@@ -273,7 +405,7 @@ def _inlet_populations(flow: ChannelFlow, device: torch.device) -> torch.Tensor:
     """Equilibrium populations of the parabolic inlet, shape (1, 9, height, 1)."""
     profile = torch.tensor(inlet_profile(flow.height, flow.u_max), dtype=torch.float32)
     ux = profile.to(device).view(1, -1, 1)
-    return equilibrium(torch.ones_like(ux), ux, torch.zeros_like(ux))
+    return equilibrium(torch.ones_like(ux), ux, torch.zeros_like(ux), flow.incompressible)
 
 
 def initial_state(solid: torch.Tensor, flow: ChannelFlow) -> torch.Tensor:
@@ -295,6 +427,8 @@ def solve_steady(
     device: str | torch.device | None = None,
     compile_step: bool = False,
     progress: bool = False,
+    keep_populations: bool = False,
+    link_fraction: np.ndarray | None = None,
 ) -> SteadyFlow:
     """Run every geometry to a steady state and return its fields.
 
@@ -302,7 +436,10 @@ def solve_steady(
     converged when the largest velocity change over ``check_every`` steps, per step and relative
     to ``u_max``, falls below ``tolerance``; its fields are stored and the next waiting geometry
     takes its slot, so the batch keeps its size (a compiled step is compiled once). Geometries
-    still changing after ``max_steps`` are flagged ``converged=False``.
+    still changing after ``max_steps`` are flagged ``converged=False``. ``keep_populations`` also
+    returns the final post-collision populations (for forces by momentum exchange).
+    ``link_fraction`` (batch, 9, H, W), where given, places curved walls between the nodes by
+    interpolated bounce-back (see :func:`bouzidi_coefficients`); by default every wall is halfway.
     """
     flow = flow or ChannelFlow()
     mask = check_obstacles(obstacles, flow)
@@ -315,13 +452,25 @@ def solve_steady(
     slot_geometry = np.arange(slots)  # which geometry each slot holds; -1 once the queue is empty
     waiting = iter(range(slots, count))
     slot_steps = np.zeros(slots, dtype=np.int64)
-    stepper = _Stepper(solid_all[:slots].clone(), flow, compile_step)
+    links = None
+    if link_fraction is not None:
+        links = torch.as_tensor(np.asarray(link_fraction, np.float32), device=device)
+        links = links[None] if links.ndim == 3 else links
+        if links.shape != (count, 9, flow.height, flow.width):
+            raise ValueError(
+                f"link_fraction must have shape ({count}, 9, {flow.height}, {flow.width}), "
+                f"got {tuple(links.shape)}."
+            )
+    stepper = _Stepper(
+        solid_all[:slots].clone(), flow, compile_step, None if links is None else links[:slots]
+    )
     f = initial_state(stepper.solid, flow)
     fields = torch.empty((count, 3, flow.height, flow.width), device=device)
+    kept = torch.empty((count, 9, flow.height, flow.width)) if keep_populations else None
     steps = np.zeros(count, dtype=np.int64)
     residual = np.full(count, np.inf)
     converged = np.zeros(count, dtype=bool)
-    _, ux_prev, uy_prev = macroscopic(f)
+    _, ux_prev, uy_prev = macroscopic(f, flow.incompressible)
     updates, total_steps, history = 0, 0, []
     setup_seconds, start = None, time.perf_counter()
     bar = _progress_bar(count, progress)
@@ -335,7 +484,7 @@ def solve_steady(
         slot_steps += check_every
         total_steps += check_every
         updates += check_every * slots * flow.height * flow.width
-        rho, ux, uy = macroscopic(f)
+        rho, ux, uy = macroscopic(f, flow.incompressible)
         change = torch.maximum((ux - ux_prev).abs(), (uy - uy_prev).abs())
         rate = (change.amax(dim=(-2, -1)) / (check_every * flow.u_max)).cpu().numpy()
         busy = slot_geometry >= 0
@@ -347,15 +496,18 @@ def solve_steady(
         for slot in np.flatnonzero(finished):
             geometry = slot_geometry[slot]
             fields[geometry] = torch.stack([rho[slot], ux[slot], uy[slot]])
+            if kept is not None:
+                kept[geometry] = f[slot].cpu()
             steps[geometry], residual[geometry] = slot_steps[slot], rate[slot]
             converged[geometry] = rate[slot] < tolerance
             slot_geometry[slot] = next(waiting, -1)
             if slot_geometry[slot] >= 0:
-                stepper.load(slot, solid_all[slot_geometry[slot]])
+                geometry = slot_geometry[slot]
+                stepper.load(slot, solid_all[geometry], None if links is None else links[geometry])
                 f[slot] = initial_state(stepper.solid[slot : slot + 1], flow)[0]
                 slot_steps[slot] = 0
         if finished.any():
-            ux, uy = macroscopic(f)[1:]
+            ux, uy = macroscopic(f, flow.incompressible)[1:]
         ux_prev, uy_prev = ux, uy
         bar.update(int(finished.sum()))
         bar.set_postfix(step=int(slot_steps.max()), residual=f"{rate[busy].max():.1e}")
@@ -377,6 +529,7 @@ def solve_steady(
         flow=flow,
         metadata=metadata | {"first_step_seconds": setup_seconds} | asdict(flow),
         history=history,
+        populations=None if kept is None else kept.numpy(),
     )
 
 
@@ -420,3 +573,148 @@ def _progress_bar(total: int, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc="Steady flows", unit="flow", disable=not enabled)
+
+
+# Schaefer and Turek (1996), benchmark 2D-1: steady flow at Re 20 past a cylinder of diameter
+# D = 0.1 m at (0.2, 0.2) m in a 2.2 m x 0.41 m channel, parabolic inflow of mean speed 0.2 m/s.
+# Reference values of John (2004), to the digits the benchmark quotes.
+SCHAEFER_TUREK_2D1 = {"drag": 5.5795, "lift": 0.0106, "pressure_difference": 0.1175}
+
+
+@dataclass
+class CylinderBenchmark:
+    """The 2D-1 coefficients on one grid, against the published reference values."""
+
+    diameter: int  # cylinder diameter in cells
+    drag: float  # C_D = 2 F_x / (rho u_mean^2 D)
+    lift: float  # C_L = 2 F_y / (rho u_mean^2 D)
+    pressure_difference: float  # p(front) - p(back) in the benchmark's units (Pa, rho = 1)
+    solution: SteadyFlow
+
+    def errors(self) -> dict[str, float]:
+        """Relative errors of drag, lift and pressure difference against the reference."""
+        return {
+            name: getattr(self, name) / reference - 1
+            for name, reference in SCHAEFER_TUREK_2D1.items()
+        }
+
+
+def schaefer_turek_setup(diameter: int = 20, u_max: float = 0.1) -> tuple[ChannelFlow, np.ndarray]:
+    """The 2D-1 channel and cylinder mask with the cylinder ``diameter`` cells across (even)."""
+    if diameter % 2 or diameter < 6:
+        raise ValueError(f"Use an even diameter of at least 6 cells, got {diameter}.")
+    cells_per_metre = diameter / 0.1
+    fluid_height = round(0.41 * cells_per_metre)  # 4.1 D; walls half a cell outside rows 1, H
+    width = round(2.2 * cells_per_metre) + 1  # the inlet node at x = 0, the outlet at x = 2.2 m
+    flow = ChannelFlow(
+        height=fluid_height + 2, width=width, reynolds=20.0, u_max=u_max, length_scale=diameter
+    )
+    centre_x, centre_y = 0.2 * cells_per_metre, 0.5 + 0.2 * cells_per_metre
+    y, x = np.mgrid[: flow.height, : flow.width]
+    cylinder = (x - centre_x) ** 2 + (y - centre_y) ** 2 <= (diameter / 2) ** 2
+    return flow, cylinder
+
+
+def momentum_exchange_force(
+    populations: np.ndarray,
+    solid: np.ndarray,
+    body: np.ndarray,
+    link_fraction: np.ndarray | None = None,
+) -> np.ndarray:
+    """Force (F_x, F_y) per geometry on ``body`` from post-collision populations g.
+
+    A population g_i that leaves a fluid node x towards a node of the body comes back as
+    f_j(x) in the opposite direction j, so it hands the body the momentum c_i (g_i(x) + f_j(x))
+    (momentum exchange, Ladd 1994); halfway bounce-back returns f_j = g_i. Arrays are
+    (batch, 9, H, W) and (batch, H, W); ``solid`` marks every solid node, ``body`` the part whose
+    force is wanted, ``link_fraction`` the wall distances of interpolated bounce-back, if used.
+    """
+    g = torch.as_tensor(np.asarray(populations, np.float64))
+    solid_t = torch.as_tensor(np.asarray(solid, bool))
+    if link_fraction is None:
+        returned = [g[:, OPPOSITE[j]] for j in range(9)]
+    else:
+        streamed = [
+            torch.roll(g[:, i], (cy, cx), dims=(-2, -1)) for i, (cx, cy) in enumerate(VELOCITIES)
+        ]
+        links = torch.as_tensor(np.asarray(link_fraction, np.float64))
+        coefficients = tuple(
+            [plane.double() for plane in planes] for planes in bouzidi_coefficients(links, solid_t)
+        )
+        returned = _interpolated_bounce_back(g, streamed, coefficients)
+    fluid = ~np.asarray(solid, bool)
+    force = np.zeros((populations.shape[0], 2))
+    for i, (cx, cy) in enumerate(VELOCITIES[1:], start=1):
+        hits_body = np.roll(body, (-cy, -cx), axis=(-2, -1)) & fluid  # x + c_i is in the body
+        momentum = (g[:, i] + returned[OPPOSITE[i]]).numpy()
+        transferred = (momentum * hits_body).sum(axis=(-2, -1))
+        force += transferred[:, None] * np.array([cx, cy])
+    return force
+
+
+def circle_link_fraction(
+    shape: tuple[int, int], centre_x: float, centre_y: float, radius: float
+) -> np.ndarray:
+    """Wall distances q (9, H, W) of a circle: where the link from x to x + c_i crosses it."""
+    y, x = np.mgrid[: shape[0], : shape[1]].astype(np.float64)
+    inside = (x - centre_x) ** 2 + (y - centre_y) ** 2 <= radius**2
+    fractions = np.full((9, *shape), np.nan)
+    for i, (cx, cy) in enumerate(VELOCITIES[1:], start=1):
+        crosses = ~inside & np.roll(inside, (-cy, -cx), axis=(0, 1))
+        # |x + t c - centre| = radius: the smaller root t in (0, 1] of a quadratic in t
+        dx, dy = x - centre_x, y - centre_y
+        a, b, c = cx * cx + cy * cy, 2 * (dx * cx + dy * cy), dx * dx + dy * dy - radius**2
+        root = (-b - np.sqrt(np.maximum(b * b - 4 * a * c, 0))) / (2 * a)
+        fractions[i] = np.where(crosses, np.clip(root, 1e-6, 1.0), np.nan)
+    return fractions
+
+
+def cylinder_benchmark(
+    diameter: int = 20,
+    *,
+    u_max: float = 0.1,
+    interpolated: bool = True,
+    tolerance: float = 1e-7,
+    compile_step: bool = False,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+) -> CylinderBenchmark:
+    """Solve the Schaefer-Turek 2D-1 cylinder (Re 20) and return drag, lift and pressure drop.
+
+    ``interpolated`` places the cylinder's wall where the circle cuts each link (Bouzidi);
+    otherwise it is the staircase of halfway bounce-back around the solid nodes.
+    """
+    flow, cylinder = schaefer_turek_setup(diameter, u_max)
+    cells_per_metre = diameter / 0.1
+    centre_x, centre_row = round(0.2 * cells_per_metre), round(0.2 * cells_per_metre)
+    links = None
+    if interpolated:
+        links = circle_link_fraction(cylinder.shape, centre_x, centre_row + 0.5, diameter / 2)
+    solution = solve_steady(
+        cylinder,
+        flow,
+        tolerance=tolerance,
+        max_steps=400_000,
+        compile_step=compile_step,
+        device=device,
+        progress=progress,
+        keep_populations=True,
+        link_fraction=links,
+    )
+    force = momentum_exchange_force(
+        solution.populations, solution.solid, cylinder[None], None if links is None else links[None]
+    )[0]
+    coefficients = 2 * force / (flow.u_mean**2 * diameter)  # rho_0 = 1
+    # The front and back points (x_c -/+ R, y_c) fall on a column of nodes, midway between two
+    # rows, and those nodes are fluid (they lie sqrt(R^2 + 1/4) from the centre).
+    rows = [centre_row, centre_row + 1]
+    front = solution.rho[0, rows, centre_x - diameter // 2].mean()
+    back = solution.rho[0, rows, centre_x + diameter // 2].mean()
+    pressure_scale = (0.2 / flow.u_mean) ** 2  # lattice pressure to Pa at u_mean = 0.2 m/s
+    return CylinderBenchmark(
+        diameter=diameter,
+        drag=float(coefficients[0]),
+        lift=float(coefficients[1]),
+        pressure_difference=float((front - back) / 3 * pressure_scale),
+        solution=solution,
+    )

@@ -118,3 +118,14 @@ def test_divergence_of_a_rotation_is_zero_and_of_an_expansion_is_two():
     np.testing.assert_allclose(flow_data.divergence(-y, x), 0, atol=1e-12)
     np.testing.assert_allclose(flow_data.divergence(x, y), 2)
     np.testing.assert_allclose(flow_data.vorticity(-y, x), 2)
+
+
+def test_the_fourth_order_divergence_is_exact_for_a_cubic_flow_away_from_the_edges():
+    y, x = np.mgrid[0:16, 0:20].astype(float)
+    ux, uy = x**3, -3 * x**2 * y  # divergence-free
+    fourth = flow_data.divergence(ux, uy, order=4)
+    np.testing.assert_allclose(fourth[2:-2, 2:-2], 0, atol=1e-9)
+    second = flow_data.divergence(ux, uy)
+    np.testing.assert_allclose(second[2:-2, 2:-2], 1.0)  # h^2/6 u''' = 1
+    with pytest.raises(ValueError, match="order"):
+        flow_data.divergence(ux, uy, order=3)
