@@ -1,11 +1,13 @@
 """Speed of the lattice-Boltzmann step (``common.lbm``) in million lattice updates per second.
 
-Usage: ``.venv/bin/python benchmarks/lbm.py [--batch-sizes 1 4 16 32] [--steps 300]``
+Usage: ``.venv/bin/python benchmarks/lbm.py [--batch-sizes 1 4 16 32] [--steps 300]
+[--lbmpy-steps 1000]``
 
 Prints MLUPS for the eager and the ``torch.compile``-d step on the CPU, and on the GPU when there
-is one. Each update reads and writes nine float32 populations (72 bytes, the figure for the
-memory-bandwidth roofline); the bounce-back masks add 10 bytes of reads. On a GPU the script also
-measures the copy bandwidth and prints the fraction of it the solver reaches.
+is one, then the solver beside lbmpy on the CPU (``lbm_lbmpy.py``, where lbmpy is installed).
+Each update reads and writes nine float32 populations (72 bytes, the figure for the memory-bandwidth
+roofline); the bounce-back masks add 10 bytes of reads. On a GPU the script also measures the copy
+bandwidth and prints the fraction of it the solver reaches.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from __future__ import annotations
 import argparse
 import os
 
+import lbm_lbmpy  # benchmarks/lbm_lbmpy.py, next to this script
 import torch
+import torch.utils.benchmark as torch_benchmark
 
 from common import flow_data, lbm, shapes
 
@@ -22,7 +26,7 @@ def copy_bandwidth(device: str, megabytes: int = 1024) -> float:
     """Measured read+write bandwidth of a large tensor copy, in GB/s."""
     source = torch.empty(megabytes * 2**20 // 4, device=device)
     target = torch.empty_like(source)
-    timer = torch.utils.benchmark.Timer("t.copy_(s)", globals={"t": target, "s": source})
+    timer = torch_benchmark.Timer("t.copy_(s)", globals={"t": target, "s": source})
     seconds = timer.blocked_autorange(min_run_time=1.0).median
     return 2 * source.numel() * 4 / seconds / 1e9
 
@@ -32,6 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 16, 32])
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--lbmpy-steps", type=int, default=1000, help="0 skips lbmpy")
     args = parser.parse_args()
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
@@ -55,6 +60,10 @@ def main() -> None:
                 f"cuda copy bandwidth {bandwidth:.0f} GB/s; the solver moves {reached:.0f} GB/s "
                 f"of populations = {reached / bandwidth:.0%} of it (largest batch, compiled)"
             )
+
+    if args.lbmpy_steps:
+        print("\nBeside lbmpy, on the CPU, on the lesson's cell count (benchmarks/lbm_lbmpy.py):")
+        lbm_lbmpy.side_by_side(args.lbmpy_steps)
 
 
 if __name__ == "__main__":
