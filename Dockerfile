@@ -5,7 +5,8 @@
 # Inside, `python -m common doctor` reports the GPU as TensorFlow and PyTorch see it.
 # CUDA and cuDNN for both frameworks come from their pip wheels (tensorflow[and-cuda], torch's
 # nvidia-* wheels); the NGC base brings the CUDA user-space stack. Needs an NVIDIA driver that
-# supports the CUDA version of the torch wheel pinned in constraints.txt.
+# supports the CUDA version of the torch wheel pinned in constraints.txt. g++ builds what
+# torch.compile and pystencils (the CFD solver's CPU kernels) generate.
 FROM nvcr.io/nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 
 ENV DEBIAN_FRONTEND=noninteractive \
@@ -16,7 +17,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
     BOOTCAMP_MODE=full
 
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3 python3-venv python3-dev git make \
+    && apt-get install -y --no-install-recommends python3 python3-venv python3-dev git make g++ \
     && rm -rf /var/lib/apt/lists/* \
     && python3 -m venv /opt/venv
 
@@ -29,7 +30,7 @@ RUN pip install -c constraints.txt \
         "keras>=3.10" "tensorflow[and-cuda]>=2.16" "tensorboard>=2.16" "torch>=2.2" \
         "numpy>=1.26" "scipy>=1.11" "pandas>=2.1" "matplotlib>=3.8" "scikit-learn>=1.4" \
         "opencv-python-headless>=4.8" "tqdm>=4.66" "filelock>=3.12" "jupyterlab>=4.0" "ipykernel>=6.25" \
-        "ipywidgets>=8.1" \
+        "ipywidgets>=8.1" "pystencils>=2.0" \
         "pytest>=8.0" "pytest-xdist>=3.5" "nbval>=0.11" "nbclient>=0.10" "ruff>=0.5"
 
 COPY . .

@@ -3,8 +3,10 @@
 Usage: ``.venv/bin/python benchmarks/lbm.py [--batch-sizes 1 4 16 32] [--steps 300]
 [--lbmpy-steps 1000]``
 
-Prints MLUPS for the eager and the ``torch.compile``-d step on the CPU, and on the GPU when there
-is one, then the solver beside lbmpy on the CPU (``lbm_lbmpy.py``, where lbmpy is installed).
+Prints MLUPS for each of the solver's steps (``lbm.STEPS``: the eager PyTorch step, the same step
+through ``torch.compile``, and on the CPU the fused kernels pystencils generates from it) on the
+CPU, and on the GPU when there is one, then the solver beside lbmpy on the CPU (``lbm_lbmpy.py``,
+where lbmpy is installed).
 Each update reads and writes nine float32 populations (72 bytes, the figure for the memory-bandwidth
 roofline); the bounce-back masks add 10 bytes of reads. On a GPU the script also measures the copy
 bandwidth and prints the fraction of it the solver reaches.
@@ -41,18 +43,23 @@ def main() -> None:
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
     print(f"bytes per update (float32 populations): {lbm.BYTES_PER_UPDATE_FLOAT32}")
-    print(f"{'device':6s} {'grid':>8s} {'batch':>5s} {'eager':>8s} {'compiled':>9s}  (MLUPS)")
+    print(f"{'device':6s} {'grid':>8s} {'batch':>5s}", *(f"{s:>10s}" for s in lbm.STEPS), "(MLUPS)")
     for device in devices:
         grid = flow_data.GPU_GRID if device == "cuda" else flow_data.CPU_GRID
         flow = flow_data.channel_for(grid)
         for batch in args.batch_sizes:
             obstacles = shapes.random_obstacles(batch, *grid, seed=batch)
-            eager = lbm.measure_mlups(obstacles, flow, num_steps=args.steps, device=device)
-            compiled = lbm.measure_mlups(
-                obstacles, flow, num_steps=args.steps, device=device, compile_step=True
-            )
+            mlups = {
+                step: lbm.measure_mlups(
+                    obstacles, flow, num_steps=args.steps, device=device, step=step
+                )
+                for step in lbm.STEPS
+                if device == "cpu" or step != "generated"
+            }
+            compiled = mlups["compiled"]
             grid_name = f"{grid[0]}x{grid[1]}"
-            print(f"{device:6s} {grid_name:>8s} {batch:5d} {eager:8.1f} {compiled:9.1f}")
+            speeds = (f"{mlups.get(step, float('nan')):10.1f}" for step in lbm.STEPS)
+            print(f"{device:6s} {grid_name:>8s} {batch:5d}", *speeds)
         if device == "cuda":
             bandwidth = copy_bandwidth(device)
             reached = compiled * 1e6 * lbm.BYTES_PER_UPDATE_FLOAT32 / 1e9

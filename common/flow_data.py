@@ -24,7 +24,7 @@ from common import lbm, paths, shapes
 
 CPU_GRID = (64, 128)
 GPU_GRID = (128, 256)  # the grid of Guo et al. (2016)
-COMPILE_MIN_NODES = 16 * 64 * 128  # below this, compiling costs more than it saves
+FAST_STEP_MIN_NODES = 16 * 64 * 128  # below this, building a faster step costs more than it saves
 
 # The data sets the CFD lab uses: training shapes, held-out shapes of the same family (test) and
 # an out-of-distribution family (airfoils). Different seeds keep the three sets apart.
@@ -124,22 +124,27 @@ def generate(
     tolerance: float = 1e-5,
     max_steps: int = 40_000,
     batch_size: int = 16,
-    compile_step: bool | None = None,
+    step: str | None = None,
     device: str | None = None,
     progress: bool = True,
 ) -> FlowDataset:
-    """Solve ``num_samples`` random obstacles of a shape family, ``batch_size`` at a time."""
+    """Solve ``num_samples`` random obstacles of a shape family, ``batch_size`` at a time.
+
+    ``step`` (one of ``lbm.STEPS``) defaults to the device's fastest for large batches and to the
+    eager PyTorch step for small ones, where building a faster step costs more than it saves.
+    """
     flow = channel_for(grid, reynolds)
     obstacles = shapes.random_obstacles(num_samples, *grid, family=family, seed=seed)
-    if compile_step is None:
-        compile_step = batch_size * grid[0] * grid[1] >= COMPILE_MIN_NODES
+    if step is None:
+        large = min(batch_size, num_samples) * grid[0] * grid[1] >= FAST_STEP_MIN_NODES
+        step = lbm.fast_step(device) if large else "eager"
     solution = lbm.solve_steady(
         obstacles,
         flow,
         batch_size=batch_size,
         tolerance=tolerance,
         max_steps=max_steps,
-        compile_step=compile_step,
+        step=step,
         device=device,
         progress=progress,
     )
@@ -160,7 +165,7 @@ def generate(
         "seconds_per_sample": solution.seconds / max(num_samples, 1),
         "mlups": solution.mlups,
         "batch_size": batch_size,
-        "compiled": compile_step,
+        "step": solution.metadata["step"],
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     return FlowDataset(

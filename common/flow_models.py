@@ -304,7 +304,7 @@ def measure_speedup(
     num_flows: int,
     *,
     encoding: str = "sdf",
-    compile_solver: bool = False,
+    solver_step: str = "eager",
     solver_batch_size: int = 16,
     progress: bool = True,
 ) -> Speedup:
@@ -318,7 +318,7 @@ def measure_speedup(
         flow,
         batch_size=solver_batch_size,
         tolerance=flows.metadata["tolerance"],
-        compile_step=compile_solver,
+        step=solver_step,
         progress=progress,
     )
     resolved = np.stack([solved.ux, solved.uy], axis=-1) / flow.u_max

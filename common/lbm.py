@@ -20,7 +20,10 @@ inlet and a pressure outlet, the pressure drop across an obstacle becomes a dens
 velocity downstream rises by the same factor.
 
 One tensor holds many geometries at once, ``f`` of shape ``(batch, 9, height, width)``, on the CPU
-or a CUDA GPU. Importing this module imports PyTorch; nothing else happens at import.
+or a CUDA GPU. The time step runs as written here ("eager"), through ``torch.compile``
+("compiled"), or, on the CPU, as C kernels that pystencils generates from the same formulas
+("generated", :mod:`common.lbm_generated`). Importing this module imports PyTorch; nothing else
+happens at import.
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ EQUILIBRIA = ("incompressible", "standard")
 # the equilibrium grows with the Mach number u_max / c_s (c_s = 1/sqrt(3)).
 TAU_RANGE = (0.51, 3.0)
 MAX_U_MAX = 0.15  # Mach 0.26
+# How the time step runs: the PyTorch step as written, the same step through torch.compile, or the
+# fused C kernels that pystencils generates from the same formulas (CPU only, common.lbm_generated).
+STEPS = ("eager", "compiled", "generated")
 
 
 @dataclass(frozen=True)
@@ -247,6 +253,7 @@ class _Stepper:
         profile = inlet_profile(flow.height, flow.u_max)
         self.inlet_ux = torch.tensor(profile, dtype=torch.float32, device=device).view(1, -1, 1)
         self.step = self._compiled_first_step if compile_step else self._step
+        self.kind = "compiled" if compile_step else "eager"
 
     def load(self, slot: int, solid: torch.Tensor, link_fraction: torch.Tensor | None) -> None:
         """Put a new geometry into one slot of the batch, in place (no recompilation)."""
@@ -270,7 +277,7 @@ class _Stepper:
                 "several times slower.",
                 stacklevel=3,
             )
-            self.step = self._step
+            self.step, self.kind = self._step, "eager"
             return self._step(g)
         self.step = compiled
         return result
@@ -388,7 +395,7 @@ def _planes_inlet(
     gradient across the first link, and with it part of the inflow)."""
     rho, ux, uy = _planes_moments(next_column, incompressible)
     rho_in = 2 * rho - sum(second_column)
-    target = _planes_equilibrium(rho_in, ux_in.expand_as(rho), torch.zeros_like(uy), incompressible)
+    target = _planes_equilibrium(rho_in, ux_in, 0.0, incompressible)  # ux_in broadcasts over rho
     current = _planes_equilibrium(rho, ux, uy, incompressible)
     return [t + f - c for t, f, c in zip(target, next_column, current, strict=True)]
 
@@ -396,7 +403,7 @@ def _planes_inlet(
 def _planes_outlet(previous_column: list[torch.Tensor], incompressible: bool) -> list[torch.Tensor]:
     """Pressure outlet: density 1, velocity and non-equilibrium part from the column before."""
     rho, ux, uy = _planes_moments(previous_column, incompressible)
-    target = _planes_equilibrium(torch.ones_like(rho), ux, uy, incompressible)
+    target = _planes_equilibrium(1.0, ux, uy, incompressible)
     current = _planes_equilibrium(rho, ux, uy, incompressible)
     return [t + f - c for t, f, c in zip(target, previous_column, current, strict=True)]
 
@@ -425,7 +432,7 @@ def solve_steady(
     tolerance: float = 1e-5,
     check_every: int = 100,
     device: str | torch.device | None = None,
-    compile_step: bool = False,
+    step: str = "eager",
     progress: bool = False,
     keep_populations: bool = False,
     link_fraction: np.ndarray | None = None,
@@ -435,7 +442,8 @@ def solve_steady(
     The solver steps ``batch_size`` geometries at once (all of them by default). A geometry has
     converged when the largest velocity change over ``check_every`` steps, per step and relative
     to ``u_max``, falls below ``tolerance``; its fields are stored and the next waiting geometry
-    takes its slot, so the batch keeps its size (a compiled step is compiled once). Geometries
+    takes its slot, so the batch keeps its size (a compiled step is compiled once). ``step`` is one
+    of :data:`STEPS` (:func:`fast_step` picks the fastest for a device). Geometries
     still changing after ``max_steps`` are flagged ``converged=False``. ``keep_populations`` also
     returns the final post-collision populations (for forces by momentum exchange).
     ``link_fraction`` (batch, 9, H, W), where given, places curved walls between the nodes by
@@ -461,8 +469,9 @@ def solve_steady(
                 f"link_fraction must have shape ({count}, 9, {flow.height}, {flow.width}), "
                 f"got {tuple(links.shape)}."
             )
-    stepper = _Stepper(
-        solid_all[:slots].clone(), flow, compile_step, None if links is None else links[:slots]
+    setup_seconds, start = None, time.perf_counter()
+    stepper = _make_stepper(
+        solid_all[:slots].clone(), flow, step, None if links is None else links[:slots]
     )
     f = initial_state(stepper.solid, flow)
     fields = torch.empty((count, 3, flow.height, flow.width), device=device)
@@ -472,12 +481,11 @@ def solve_steady(
     converged = np.zeros(count, dtype=bool)
     _, ux_prev, uy_prev = macroscopic(f, flow.incompressible)
     updates, total_steps, history = 0, 0, []
-    setup_seconds, start = None, time.perf_counter()
     bar = _progress_bar(count, progress)
     while (slot_geometry >= 0).any():
         for _ in range(check_every):
             f = stepper.step(f)
-            if setup_seconds is None:  # the first call compiles (compile_step): timed on its own
+            if setup_seconds is None:  # building the stepper and its first call: timed on its own
                 _synchronize(device)
                 setup_seconds, start = time.perf_counter() - start, time.perf_counter()
                 updates -= slots * flow.height * flow.width
@@ -514,7 +522,7 @@ def solve_steady(
     bar.close()
     seconds = time.perf_counter() - start
     solid = solid_all.cpu().numpy()
-    metadata = {"solver_version": SOLVER_VERSION, "tolerance": tolerance, "compiled": compile_step}
+    metadata = {"solver_version": SOLVER_VERSION, "tolerance": tolerance, "step": stepper.kind}
     rho, ux, uy = (fields[:, channel].cpu().numpy() for channel in range(3))
     return SteadyFlow(
         ux=np.where(solid, 0.0, ux).astype(np.float32),
@@ -538,7 +546,7 @@ def measure_mlups(
     flow: ChannelFlow | None = None,
     *,
     num_steps: int = 200,
-    compile_step: bool = False,
+    step: str = "eager",
     device: str | torch.device | None = None,
 ) -> float:
     """Million lattice updates per second of the time step on a batch (after a warm-up)."""
@@ -547,7 +555,7 @@ def measure_mlups(
     device = torch.device(device) if device is not None else _default_device()
     solid = torch.from_numpy(mask.copy()).to(device)  # the caller keeps its mask
     solid[:, [0, -1], :] = True
-    stepper = _Stepper(solid, flow, compile_step)
+    stepper = _make_stepper(solid, flow, step, None)
     f = initial_state(solid, flow)
     for _ in range(10):  # compiles on the first call
         f = stepper.step(f)
@@ -558,6 +566,35 @@ def measure_mlups(
     _synchronize(device)
     seconds = time.perf_counter() - start
     return num_steps * solid.numel() / seconds / 1e6
+
+
+def fast_step(device: str | torch.device | None = None) -> str:
+    """The fastest step for a device: the generated kernels on a CPU where pystencils is
+    installed, else the compiled PyTorch step."""
+    from common import lbm_generated
+
+    device = torch.device(device) if device is not None else _default_device()
+    return "generated" if device.type == "cpu" and lbm_generated.available() else "compiled"
+
+
+def _make_stepper(
+    solid: torch.Tensor, flow: ChannelFlow, step: str, link_fraction: torch.Tensor | None
+) -> Any:
+    """The stepper for one of :data:`STEPS`; its ``kind`` says which step actually runs."""
+    if step not in STEPS:
+        raise ValueError(f"step must be one of {STEPS}, got {step!r}.")
+    if step == "generated":
+        if solid.device.type != "cpu":
+            raise ValueError("The generated kernels run on the CPU; use step='compiled' on a GPU.")
+        if link_fraction is not None:
+            raise ValueError("Interpolated walls (link_fraction) need step='eager' or 'compiled'.")
+        from common import lbm_generated
+
+        stepper = lbm_generated.try_stepper(solid, flow)
+        if stepper is not None:
+            return stepper
+        step = "compiled"  # try_stepper has warned
+    return _Stepper(solid, flow, step == "compiled", link_fraction)
 
 
 def _synchronize(device: torch.device) -> None:
@@ -675,7 +712,7 @@ def cylinder_benchmark(
     u_max: float = 0.1,
     interpolated: bool = True,
     tolerance: float = 1e-7,
-    compile_step: bool = False,
+    step: str = "eager",
     device: str | torch.device | None = None,
     progress: bool = False,
 ) -> CylinderBenchmark:
@@ -695,7 +732,7 @@ def cylinder_benchmark(
         flow,
         tolerance=tolerance,
         max_steps=400_000,
-        compile_step=compile_step,
+        step=step,
         device=device,
         progress=progress,
         keep_populations=True,
