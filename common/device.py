@@ -1,9 +1,12 @@
 """What hardware the notebook runs on, and how to share and free it.
 
-Nothing heavy happens at import; the one side effect is to set ``TF_CPP_MIN_LOG_LEVEL=2`` (unless
-already set), which hides TensorFlow's C++ info and warning lines. :func:`report` loads TensorFlow
-and PyTorch, turns on TensorFlow's GPU memory growth (so several notebooks can share one GPU) and
-prints one verdict line.
+Nothing heavy happens at import. Two environment variables are set there (unless already set):
+``TF_CPP_MIN_LOG_LEVEL=2`` hides TensorFlow's C++ info and warning lines, and
+``TF_FORCE_GPU_ALLOW_GROWTH=true`` turns on TensorFlow's GPU memory growth, so that several
+notebooks can share one GPU. TensorFlow reads the latter when it first sets up the GPU, so it works
+wherever this module is imported before TensorFlow touches the GPU; the Python call
+``tf.config.experimental.set_memory_growth`` fails once the GPU is set up. :func:`report` loads
+TensorFlow and PyTorch and prints one verdict line.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ start-up chatter
+os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # read when TensorFlow sets up a GPU
 
 
 @dataclass
@@ -91,7 +95,11 @@ def tensorflow_info() -> FrameworkInfo:
 
 
 def enable_memory_growth() -> None:
-    """Let TensorFlow allocate GPU memory as needed instead of taking all of it at start."""
+    """Let TensorFlow allocate GPU memory as needed instead of taking all of it at start.
+
+    Where the GPU is already set up, growth is on only if ``TF_FORCE_GPU_ALLOW_GROWTH`` was set
+    before that (this module sets it at import); otherwise this warns.
+    """
     if not _installed("tensorflow"):
         return
     import tensorflow as tf
@@ -99,8 +107,16 @@ def enable_memory_growth() -> None:
     for gpu in tf.config.list_physical_devices("GPU"):
         try:
             tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:
-            pass  # GPUs already initialised: growth can only be set before first use
+        except RuntimeError:  # the GPU is set up: only the environment variable could have done it
+            if os.environ.get("TF_FORCE_GPU_ALLOW_GROWTH", "").lower() != "true":
+                import warnings
+
+                warnings.warn(
+                    "TensorFlow set up the GPU before memory growth was enabled: this process "
+                    "may hold the whole GPU. Set TF_FORCE_GPU_ALLOW_GROWTH=true before starting "
+                    "Python, or import common.device before TensorFlow uses the GPU.",
+                    stacklevel=2,
+                )
 
 
 def has_gpu() -> bool:
@@ -140,6 +156,35 @@ def exact_float32() -> None:
         import tensorflow as tf
 
         tf.config.experimental.enable_tensor_float_32_execution(False)
+
+
+def _ampere_or_newer(framework: FrameworkInfo) -> bool:
+    """Whether a framework sees a GPU with tensor cores that do TF32 (compute capability >= 8)."""
+    return any(
+        gpu.compute_capability and int(gpu.compute_capability.split(".")[0]) >= 8
+        for gpu in framework.gpus
+    )
+
+
+def tf32_in_effect() -> dict[str, bool]:
+    """Whether float32 matrix products run in TF32 right now, for PyTorch and for Keras.
+
+    TF32 keeps 10 of float32's 23 mantissa bits in the inputs of a product; it needs an Ampere or
+    newer NVIDIA GPU, where TensorFlow uses it by default and PyTorch does not (for matmuls).
+    """
+    torch_tf32 = False
+    if _installed("torch"):
+        import torch
+
+        torch_tf32 = bool(torch.backends.cuda.matmul.allow_tf32) and _ampere_or_newer(torch_info())
+    keras_tf32 = torch_tf32
+    if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow" and _installed("tensorflow"):
+        import tensorflow as tf
+
+        keras_tf32 = bool(
+            tf.config.experimental.tensor_float_32_execution_enabled()
+        ) and _ampere_or_newer(tensorflow_info())
+    return {"torch": torch_tf32, "keras": keras_tf32}
 
 
 def use_mixed_precision(enable: bool | None = None, verbose: bool = True) -> str:

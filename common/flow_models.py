@@ -82,17 +82,19 @@ def mirror_averaged(model: keras.Model) -> keras.Model:
     """
     geometry = keras.Input(model.input_shape[1:], name="geometry")
     direct = model(geometry)
-    mirrored = UpDownMirror(velocity=True)(model(UpDownMirror()(geometry)))
-    outputs = layers.Average()([direct, mirrored])
+    # float32 layers: under mixed precision they would round the prediction to float16
+    flipped_geometry = UpDownMirror(dtype="float32")(geometry)
+    mirrored = UpDownMirror(velocity=True, dtype="float32")(model(flipped_geometry))
+    outputs = layers.Average(dtype="float32")([direct, mirrored])
     return keras.Model(geometry, outputs, name=f"{model.name}_mirror_averaged")
 
 
 def _masked_output(geometry, velocity, encoding: str):
-    velocity = layers.Activation("linear", dtype="float32")(
-        velocity
-    )  # float32 under mixed precision
+    # Under mixed precision every layer computes in float16 unless told otherwise: the output
+    # layers are float32, so that the prediction and the loss are.
+    velocity = layers.Activation("linear", dtype="float32")(velocity)
     mask = FluidMask(encoding, dtype="float32")(geometry)
-    return layers.Multiply(name="masked_velocity")([velocity, mask])
+    return layers.Multiply(name="masked_velocity", dtype="float32")([velocity, mask])
 
 
 def fully_connected(

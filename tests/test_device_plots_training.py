@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import matplotlib
 import numpy as np
 import pytest
@@ -20,6 +24,40 @@ def test_report_lists_both_frameworks_and_a_verdict(capsys):
     assert summary["verdict"] in printed
     if not device.has_gpu():
         assert summary["verdict"].startswith("no GPU: running on CPU")
+
+
+@pytest.mark.parametrize(("preset", "expected"), [(None, "true"), ("false", "false")])
+def test_importing_device_turns_on_tensorflow_memory_growth_before_tensorflow_starts(
+    preset, expected
+):
+    # set_memory_growth fails once TensorFlow has set up a GPU; the environment variable it reads
+    # at that moment does not, so importing common.device must set it (and leave a user's value)
+    environment = {k: v for k, v in os.environ.items() if k != "TF_FORCE_GPU_ALLOW_GROWTH"}
+    if preset is not None:
+        environment["TF_FORCE_GPU_ALLOW_GROWTH"] = preset
+    script = (
+        "import os, sys; from common import device; "
+        "assert 'tensorflow' not in sys.modules, 'device imported TensorFlow'; "
+        "print(os.environ['TF_FORCE_GPU_ALLOW_GROWTH'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=environment, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == expected
+
+
+def test_tf32_is_reported_only_for_ampere_or_newer_gpus():
+    def framework(*capabilities):
+        gpus = [device.GpuInfo("GPU", 40.0, capability) for capability in capabilities]
+        return device.FrameworkInfo("TensorFlow", "2.x", gpus=gpus)
+
+    assert device._ampere_or_newer(framework("8.0"))  # A100
+    assert device._ampere_or_newer(framework("7.0", "9.0"))  # V100 and H100
+    assert not device._ampere_or_newer(framework("7.5"))  # T4: no TF32
+    assert not device._ampere_or_newer(framework(None))
+    assert not device._ampere_or_newer(framework())
+    if not device.has_gpu():
+        assert device.tf32_in_effect() == {"torch": False, "keras": False}
 
 
 def test_verdict_names_the_gpu_and_a_framework_that_misses_it():

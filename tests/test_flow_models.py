@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
@@ -89,14 +90,45 @@ def test_bad_grids_and_encodings_are_refused():
         flow_models.FluidMask("distance")
 
 
-def test_training_lowers_the_error_and_inference_is_timed():
-    inputs, masks = _geometry("sdf", count=8)
+def _smooth_targets(inputs: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """A smooth target that depends on the obstacle: a parabola slowed near the obstacle."""
     y = np.arange(GRID[0])[:, None]
-    # a smooth target that depends on the obstacle: a parabola slowed near the obstacle
     parabola = 4 * y * (GRID[0] - 1 - y) / (GRID[0] - 1) ** 2
     along = parabola * np.tanh(inputs[..., 0] * 4)
     targets = np.stack([along, np.zeros_like(along)], axis=-1)
-    targets = (targets * ~masks[..., None]).astype(np.float32)
+    return (targets * ~masks[..., None]).astype(np.float32)
+
+
+@pytest.fixture
+def mixed_float16():
+    """Keras' global dtype policy set to mixed_float16 for one test."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("name", BUILDERS)
+def test_under_mixed_precision_predictions_and_loss_stay_float32_and_training_works(
+    name, mixed_float16
+):
+    inputs, masks = _geometry("sdf", count=8)
+    targets = _smooth_targets(inputs, masks)
+    model = BUILDERS[name]("sdf")
+    assert any(layer.compute_dtype == "float16" for layer in model.layers), "not mixed"
+    for candidate in (model, flow_models.mirror_averaged(model)):
+        assert candidate.output.dtype == "float32", candidate.name
+        assert candidate.predict(inputs[:2], verbose=0).dtype == np.float32
+    history, _ = flow_models.fit_surrogate(
+        model, (inputs, targets), (inputs, targets), num_epochs=4, batch_size=4, verbose=0
+    )
+    losses = history.history["loss"]
+    assert np.isfinite(losses).all()
+    assert losses[-1] < losses[0]
+
+
+def test_training_lowers_the_error_and_inference_is_timed():
+    inputs, masks = _geometry("sdf", count=8)
+    targets = _smooth_targets(inputs, masks)
     model = BUILDERS["unet"]("sdf")
     before = flow_models.relative_errors(model, inputs, targets).mean()
     history, seconds = flow_models.fit_surrogate(
