@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.utils.benchmark as torch_benchmark
 
-from common import flow_data, lbm, shapes
+from common import flow_data, lbm, lbm_generated, shapes
 
 LESSON_BATCH, LESSON_GRID = 16, flow_data.CPU_GRID
 
@@ -55,24 +54,13 @@ def _kernel_config(threads: int):
     import pystencils as ps
     from pystencils.codegen.config import CpuOptions, OpenMpOptions, VectorizationOptions
 
-    flags = set()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    target = None
-    if "avx512f" in flags:
-        target = ps.Target.X86_AVX512
-    elif {"avx", "avx2"} <= flags:
-        target = ps.Target.X86_AVX
+    target = lbm_generated.vector_target()  # the solver's own generated step uses the same
     return ps.CreateKernelConfig(
-        target=target or ps.Target.CPU,
+        target=target,
         default_dtype="float32",
         cpu=CpuOptions(
             openmp=OpenMpOptions(enable=True, num_threads=threads),
-            vectorize=VectorizationOptions(enable=target is not None),
+            vectorize=VectorizationOptions(enable=target != ps.Target.CPU),
         ),
     )
 

@@ -36,7 +36,7 @@ def available() -> bool:
     return True
 
 
-def _vector_target() -> Any:
+def vector_target() -> Any:
     """The widest x86 SIMD target this CPU has (from /proc/cpuinfo), else plain C."""
     import pystencils as ps
 
@@ -115,7 +115,7 @@ def _build_kernels(shape: tuple[int, int, int], incompressible: bool) -> tuple[A
     outlet, f_out = named(lbm._planes_outlet(f_prev, incompressible), "f")
 
     def compile_kernel(name: str, assignments: list, columns: slice, vectorize: bool) -> Any:
-        target = _vector_target() if vectorize else ps.Target.CPU
+        target = vector_target() if vectorize else ps.Target.CPU
         config = ps.CreateKernelConfig(
             target=target,
             function_name=f"lbm_{name}",
