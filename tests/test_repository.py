@@ -104,6 +104,46 @@ def test_lesson_picks_parameters_checks_records_and_releases(path):
         assert heading in markdown, f"{path.name} has no {heading} section"
 
 
+# Ampere-or-newer GPUs round the inputs of float32 matrix products to TF32 (about 1e-3 relative;
+# on by default in TensorFlow and in cuDNN convolutions), so a check tighter than that must turn
+# TF32 off (device.exact_float32) or size its tolerance by device.tf32_in_effect(). These
+# notebooks' tight checks involve no float32 matrix product; each says why.
+TF32_FREE_TIGHT_CHECKS = {
+    "cfd_steady_flow/01_lattice_boltzmann_data.ipynb": "the LBM step is elementwise, no products",
+    "intro_to_dl/04_autograd_and_gpus.ipynb": "gradients in float64; precision demo on the CPU",
+    "intro_to_dl/07_fashion_mnist.ipynb": "an upper bound on a vanishing gradient (1e-6 vs 0.1)",
+    "pinn/01_pinn_theory.ipynb": "a float64 derivation",
+    "pinn/03_spring_mass.ipynb": "SciPy's ODE solver and NumPy finite differences",
+}
+TIGHT_LITERAL = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?e-\d+)\b")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_check_tighter_than_tf32_turns_tf32_off_or_sizes_its_tolerance(path):
+    code = [_source(cell) for cell in _cells(path) if cell["cell_type"] == "code"]
+    check_cells = [cell for cell in code if re.search(r"^\s*assert ", cell, re.MULTILINE)]
+    tight = sorted(
+        {
+            literal
+            for cell in check_cells
+            for literal in TIGHT_LITERAL.findall(cell)
+            if float(literal) < 1e-3
+        }
+    )
+    name = str(path.relative_to(REPO_ROOT))
+    handles_tf32 = any("exact_float32()" in cell or "tf32_in_effect()" in cell for cell in code)
+    if tight and name not in TF32_FREE_TIGHT_CHECKS:
+        assert handles_tf32, (
+            f"checks at {', '.join(tight)} would fail where TF32 is on: call "
+            "device.exact_float32() or size the tolerance by device.tf32_in_effect()"
+        )
+
+
+def test_tf32_exemptions_name_notebooks_that_exist():
+    for name in TF32_FREE_TIGHT_CHECKS:
+        assert (REPO_ROOT / name).is_file(), name
+
+
 def _names(requirements: list[str]) -> set[str]:
     names = set()
     for requirement in requirements:
