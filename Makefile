@@ -1,13 +1,17 @@
 # The bootcamp's two commands: `make lab` and `make test`. Both create .venv if missing and install the
-# project once (a stamp file makes the second run install nothing new).
+# project once (a stamp file makes the second run install nothing new), with the pip of constraints.txt.
 PYTHON ?= python3
 PORT ?= 8888
 VENV := .venv
 VENV_PYTHON := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# GPU=1 installs the GPU set (constraints-gpu.txt: TensorFlow with its CUDA wheels and PyTorch on one
+# CUDA 12 stack, Linux x86_64), as the instructor container does; by default, constraints.txt.
+CONSTRAINTS := $(if $(GPU),constraints-gpu.txt,constraints.txt)
+GPU_EXTRA := $(if $(GPU),"tensorflow[and-cuda]",)
+STAMP := $(VENV)/.installed-$(if $(GPU),gpu,cpu)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test install lint clean-venv
+.PHONY: lab test gpu-check install lint clean-venv
 
 lab: $(STAMP)
 	@echo "Starting JupyterLab: open http://localhost:$(PORT)/lab/tree/Start_Here.ipynb$(if $(JUPYTER_TOKEN),?token=$(JUPYTER_TOKEN),) (the token is printed below if you did not set JUPYTER_TOKEN)"
@@ -18,6 +22,11 @@ lab: $(STAMP)
 test: $(STAMP)
 	OMP_NUM_THREADS=1 BOOTCAMP_MODE=smoke $(VENV_PYTHON) -m pytest -n 2 --dist loadfile
 
+# TensorFlow and PyTorch on the GPU, the LBM roofline, every notebook in smoke mode on the GPU: a
+# pass/fail table (on a machine without a GPU it says so, checks what it can and exits non-zero)
+gpu-check: $(STAMP)
+	$(VENV_PYTHON) -m common doctor --gpu
+
 install: $(STAMP)
 
 lint: $(STAMP)
@@ -27,8 +36,9 @@ $(VENV_PYTHON):
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v <= (3, 12) else "Python 3.10-3.12 is needed, $(PYTHON) is %d.%d: run make PYTHON=python3.11" % v)'
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml constraints.txt | $(VENV_PYTHON)
-	$(VENV_PYTHON) -m pip install --quiet -c constraints.txt -e ".[dev]"
+$(STAMP): pyproject.toml $(CONSTRAINTS) | $(VENV_PYTHON)
+	$(VENV_PYTHON) -m pip install --quiet -c $(CONSTRAINTS) pip -e ".[dev]" $(GPU_EXTRA)
+	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
 clean-venv:

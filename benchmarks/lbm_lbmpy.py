@@ -27,20 +27,10 @@ import time
 
 import numpy as np
 import torch
-import torch.utils.benchmark as torch_benchmark
 
 from common import flow_data, lbm, lbm_generated, shapes
 
-LESSON_BATCH, LESSON_GRID = 16, flow_data.CPU_GRID
-
-
-def copy_bandwidth(megabytes: int = 512) -> float:
-    """Read+write bandwidth of a large float32 tensor copy on the CPU, in GB/s."""
-    source = torch.empty(megabytes * 2**20 // 4)
-    target = torch.empty_like(source)
-    timer = torch_benchmark.Timer("t.copy_(s)", globals={"t": target, "s": source})
-    seconds = timer.blocked_autorange(min_run_time=1.0).median
-    return 2 * source.numel() * 4 / seconds / 1e9
+LESSON_BATCH, LESSON_GRID = 16, flow_data.LESSON_GRID
 
 
 def lesson_obstacles() -> tuple[np.ndarray, lbm.ChannelFlow]:
@@ -136,7 +126,7 @@ def lbmpy_box_mlups(shape: tuple[int, int], num_steps: int, threads: int) -> flo
 def side_by_side(num_steps: int = 1000) -> None:
     """Print the project's solver and lbmpy side by side (lbmpy only where it is installed)."""
     threads = torch.get_num_threads()
-    bandwidth = copy_bandwidth()
+    bandwidth = lbm.copy_bandwidth("cpu")
     roofline = bandwidth * 1e9 / lbm.BYTES_PER_UPDATE_FLOAT32 / 1e6
     print(
         f"torch {torch.__version__}, {threads} threads; copy bandwidth {bandwidth:.1f} GB/s, "

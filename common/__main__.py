@@ -1,4 +1,7 @@
-"""Command line: ``python -m common doctor``, ``fetch NAME... | all``, ``flows`` and ``frames``."""
+"""Command line: ``python -m common doctor [--gpu]``, ``fetch NAME... | all``, ``flows``, ``frames``
+
+``doctor --gpu`` (``make gpu-check``) proves the GPU path: see :mod:`common.gpu_check`.
+"""
 
 from __future__ import annotations
 
@@ -83,11 +86,13 @@ def fetch(names: list[str]) -> int:
     return 1 if failed else 0
 
 
-def flows(splits: list[str], smoke: bool) -> int:
+def flows(splits: list[str], smoke: bool, original_grid: bool = False) -> int:
     """Generate (or find cached) the CFD lab's steady-flow data sets; return 0 on success."""
     from common import flow_data
 
     recipe = flow_data.LESSON_SMOKE if smoke else flow_data.LESSON_FULL
+    if original_grid:
+        recipe = flow_data.refined(recipe)
     for split in splits:
         dataset = flow_data.load_split(split, recipe)
         meta = dataset.metadata
@@ -120,6 +125,17 @@ def main(argv: list[str] | None = None) -> int:
     doctor_parser.add_argument(
         "--no-network", action="store_true", help="do not probe the download URLs"
     )
+    doctor_parser.add_argument(
+        "--gpu",
+        action="store_true",
+        help="prove the GPU path instead (make gpu-check): a pass/fail table",
+    )
+    doctor_parser.add_argument(
+        "--notebooks",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --gpu: run every notebook in smoke mode (default: only where there is a GPU)",
+    )
     fetch_parser = commands.add_parser("fetch", help="download and verify data sets into the cache")
     fetch_parser.add_argument(
         "names",
@@ -134,15 +150,24 @@ def main(argv: list[str] | None = None) -> int:
         "splits", nargs="*", default=["train", "test", "ood"], help="train, test and/or ood"
     )
     flows_parser.add_argument("--smoke", action="store_true", help="the small CI data sets")
+    flows_parser.add_argument(
+        "--original-grid",
+        action="store_true",
+        help="every grid twice as fine (128x256 in full mode), the notebooks' ORIGINAL_GRID option",
+    )
     frames_parser = commands.add_parser(
         "frames", help="render the cyclone lab's infrared frames from the best tracks (cached)"
     )
     frames_parser.add_argument("--smoke", action="store_true", help="the small CI frame set")
     args = parser.parse_args(argv)
+    if args.command == "doctor" and args.gpu:
+        from common import gpu_check
+
+        return gpu_check.run(run_notebooks=args.notebooks)[0]
     if args.command == "doctor":
         return doctor(check_urls=not args.no_network)
     if args.command == "flows":
-        return flows(args.splits, args.smoke)
+        return flows(args.splits, args.smoke, args.original_grid)
     if args.command == "frames":
         return frames(args.smoke)
     return fetch(args.names)

@@ -568,6 +568,22 @@ def measure_mlups(
     return num_steps * solid.numel() / seconds / 1e6
 
 
+def copy_bandwidth(device: str | torch.device | None = None, megabytes: int = 512) -> float:
+    """Read+write bandwidth of a large float32 tensor copy, in GB/s: a memory-bound step's roofline.
+
+    The step moves ``BYTES_PER_UPDATE_FLOAT32`` bytes per node update, so MLUPS times that over
+    this bandwidth is the fraction of the roofline a step reaches.
+    """
+    import torch.utils.benchmark as torch_benchmark  # not loaded by `import torch`
+
+    device = torch.device(device) if device is not None else _default_device()
+    source = torch.empty(megabytes * 2**20 // 4, device=device)
+    target = torch.empty_like(source)
+    timer = torch_benchmark.Timer("t.copy_(s)", globals={"t": target, "s": source})
+    seconds = timer.blocked_autorange(min_run_time=1.0).median
+    return 2 * source.numel() * 4 / seconds / 1e9
+
+
 def fast_step(device: str | torch.device | None = None) -> str:
     """The fastest step for a device: the generated kernels on a CPU where pystencils is
     installed, else the compiled PyTorch step."""

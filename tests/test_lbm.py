@@ -101,7 +101,7 @@ def test_fast_steps_give_the_same_flow_as_the_eager_one_when_slots_are_refilled(
 
 
 def test_the_generated_kernels_step_the_lessons_geometries_as_the_pytorch_step_does():
-    grid = flow_data.CPU_GRID
+    grid = flow_data.LESSON_GRID
     flow = flow_data.channel_for(grid)
     solid = torch.from_numpy(flow_data.with_walls(shapes.random_obstacles(4, *grid, seed=3)))
     eager = lbm._make_stepper(solid.clone(), flow, "eager", None)
@@ -242,7 +242,7 @@ def _rms_divergence(solution: lbm.SteadyFlow, gap: int) -> float:
 
 def test_the_lessons_flows_conserve_volume_and_are_divergence_free_away_from_walls():
     recipe = flow_data.LESSON_FULL["solver"]
-    grid = flow_data.CPU_GRID
+    grid = flow_data.LESSON_GRID
     obstacles = shapes.random_obstacles(8, *grid, family="mixed", seed=0)
     flow = flow_data.channel_for(grid)
     solution = lbm.solve_steady(obstacles, flow, tolerance=recipe["tolerance"], step="generated")

@@ -60,7 +60,16 @@ def test_record_writes_mode_metrics_and_seconds(isolated_dirs, monkeypatch):
     assert payload["mode"] == "smoke"
     assert payload["metrics"] == {"accuracy": 0.5, "curve": [0, 1, 2], "n": 7}
     assert payload["seconds"] >= 0
+    assert payload["variant"] is None and payload["hardware"].startswith(("CPU", "GPU"))
     assert results.load("99_demo") == payload
+
+
+def test_a_variant_records_beside_the_lesson_without_overwriting_it(isolated_dirs):
+    lesson = results.record({"error": 0.05}, name="99_demo")
+    variant = results.record({"error": 0.04}, name="99_demo", variant="original_grid")
+    assert variant.name == "99_demo-original_grid.json" and lesson.exists()
+    assert results.load("99_demo")["metrics"] == {"error": 0.05}
+    assert results.load("99_demo", "original_grid")["variant"] == "original_grid"
 
 
 def test_record_names_the_file_after_the_running_notebook(isolated_dirs, monkeypatch):

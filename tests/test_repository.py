@@ -160,11 +160,27 @@ def test_dependency_names_agree_across_pyproject_environment_and_dockerfile():
     pip_section = environment.split("- pip:", 1)[1]
     conda_pip = _names(re.findall(r"^\s+- (\S+)$", pip_section, flags=re.M))
     dockerfile = (REPO_ROOT / "Dockerfile").read_text()
-    install = re.search(r"RUN pip install -c constraints.txt \\\n(.*?)\n\n", dockerfile, flags=re.S)
+    install = re.search(r"pip install -c constraints-gpu.txt \\\n(.*?)\n\n", dockerfile, flags=re.S)
     assert install, "the Dockerfile's dependency install step was not found"
     docker = _names(re.findall(r'"([^"]+)"', install.group(1)))
     assert conda_pip == declared, f"environment.yml differs: {conda_pip ^ declared}"
     assert docker == declared, f"Dockerfile differs: {docker ^ declared}"
+
+
+def test_the_container_and_conda_use_the_gpu_set_and_the_server_runs_as_a_user():
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    assert "constraints.txt" not in dockerfile.replace("constraints-gpu.txt", "")
+    assert '"tensorflow[and-cuda]' in dockerfile and "g++" in dockerfile
+    assert not re.search(r"^FROM .*cuda", dockerfile, flags=re.M), "CUDA comes from the wheels"
+    command = dockerfile[dockerfile.index("\nCMD ") :]
+    assert "--allow-root" not in command
+    users = re.findall(r"^USER (\S+)$", dockerfile, flags=re.M)
+    assert users and users[-1] not in ("root", "0"), "JupyterLab must not run as root"
+    environment = (REPO_ROOT / "environment.yml").read_text()
+    assert "-c constraints-gpu.txt" in environment and "tensorflow[and-cuda]" in environment
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "-p 127.0.0.1:8888:8888" in readme, "the README binds the port to localhost"
+    assert "-p 8888:8888" not in readme + dockerfile, "a bare -p publishes to the network"
 
 
 def test_constraints_pin_every_declared_dependency():

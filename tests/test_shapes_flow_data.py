@@ -76,6 +76,36 @@ def test_a_generated_data_set_is_cached_with_its_metadata_and_loaded_back(isolat
     assert (targets[first.obstacles] == 0).all()
 
 
+def test_the_lesson_recipe_is_the_same_with_a_gpu_and_the_original_grid_is_an_option(
+    isolated_dirs, monkeypatch
+):
+    # a GPU used to switch the lesson to 128x256, and with it the data and every threshold
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert flow_data.LESSON_FULL["solver"]["grid"] == flow_data.LESSON_GRID == (64, 128)
+    requested = []
+    monkeypatch.setattr(
+        flow_data, "generate", lambda num_samples, **options: requested.append(options["grid"])
+    )
+    monkeypatch.setattr(flow_data, "save", lambda dataset, path: None)
+    with pytest.raises(AttributeError):  # the fake generate returns no data set
+        flow_data.load_flows(1, progress=False)
+    assert requested == [flow_data.LESSON_GRID], "a grid left out is the lesson's on every device"
+
+    original = flow_data.refined(flow_data.LESSON_FULL)
+    assert original["solver"]["grid"] == flow_data.ORIGINAL_GRID == (128, 256)
+    assert original["solver"]["tolerance"] == flow_data.LESSON_FULL["solver"]["tolerance"] / 2
+    for split in ("train", "test", "ood"):
+        assert original[split] == flow_data.LESSON_FULL[split]
+    assert flow_data.LESSON_FULL["solver"]["grid"] == (64, 128), "refined leaves the lesson alone"
+    smoke_grid = flow_data.refined(flow_data.LESSON_SMOKE)["solver"]["grid"]
+    assert smoke_grid == tuple(2 * n for n in flow_data.LESSON_SMOKE["solver"]["grid"])
+    lesson_file = flow_data.cache_file(800, "mixed", 0, flow_data.LESSON_GRID, 20.0, 1e-6)
+    original_file = flow_data.cache_file(800, "mixed", 0, flow_data.ORIGINAL_GRID, 20.0, 5e-7)
+    assert lesson_file != original_file, "the option's data is cached apart"
+
+
 def test_the_mirror_image_of_a_solved_flow_is_the_flow_around_the_mirrored_obstacle():
     flow = flow_data.channel_for(TINY_GRID)
     obstacle = shapes.random_obstacles(1, *TINY_GRID, seed=5)
