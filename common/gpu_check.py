@@ -377,11 +377,16 @@ def keras_cnn_throughput(context: Context) -> CheckResult:
         keras.mixed_precision.set_global_policy("float32")
     images_per_s = len(images) / seconds
     loss = history.history["loss"][-1]
-    ok = bool(np.isfinite(loss))
+    on_gpu = device.keras_has_gpu()
+    ok = bool(np.isfinite(loss)) and on_gpu == context.gpu  # Keras trains where PyTorch sees a GPU
     detail = (
         f"{images_per_s:,.0f} images/s ({policy}, batch {batch_size}, {keras.backend.backend()})"
     )
-    values = {"images_per_s": images_per_s, "policy": policy, "loss": loss}
+    if on_gpu != context.gpu:
+        detail += f"; Keras {'sees' if on_gpu else 'does not see'} the GPU, PyTorch does" + (
+            " not" if on_gpu else ""
+        )
+    values = {"images_per_s": images_per_s, "policy": policy, "loss": loss, "keras_gpu": on_gpu}
     return CheckResult(name, _ran(context) if ok else FAIL, detail, values)
 
 
