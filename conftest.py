@@ -19,3 +19,19 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     path = Path(str(item.fspath))
     if path.suffix == ".ipynb":
         os.environ["BOOTCAMP_NOTEBOOK"] = path.stem
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print one line on the fault suite (tests marked ``fault``): faults tried and survived."""
+    outcomes = [
+        report.outcome
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call" and "fault" in getattr(report, "keywords", {})
+    ]
+    if outcomes:
+        survived = outcomes.count("passed")
+        terminalreporter.write_line(
+            f"fault suite: {len(outcomes)} faults tried, {survived} survived"
+            + ("" if survived == len(outcomes) else f", {len(outcomes) - survived} NOT survived")
+        )
