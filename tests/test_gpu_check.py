@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import nbformat
 import pytest
 
-from common import device, gpu_check, paths
+from common import device, gpu_check, paths, results
 
 CPU_CONTEXT = gpu_check.Context(gpu=False, run_notebooks=True, notebook_workers=2)
 
@@ -34,7 +32,7 @@ def test_on_a_cpu_it_says_there_is_no_gpu_runs_what_it_can_and_exits_non_zero(
     assert (
         conv["torch_device"] == "cpu" and max(conv["torch_error"], conv["tensorflow_error"]) < 1e-5
     )
-    record = json.loads((paths.runs_dir() / "results" / "gpu_check.json").read_text())
+    record = results.load("gpu_check")
     assert record["metrics"]["gpu"] is False and len(record["metrics"]["rows"]) == 4
 
 

@@ -44,5 +44,5 @@ def test_mnist_notebook_runs_in_smoke_mode_on_the_torch_backend(
         for output in cell.get("outputs", [])
     )
     assert "backend: torch" in printed, "device.report() should show the torch backend"
-    recorded = json.loads((tmp_path / "runs" / "results" / "06_mnist.json").read_text())
+    recorded = json.loads((tmp_path / "runs" / "results" / "smoke" / "06_mnist.json").read_text())
     assert recorded["mode"] == "smoke"
