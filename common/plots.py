@@ -7,9 +7,11 @@ PyTorch loop) and draws once at the end when there is no notebook front end.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -31,9 +33,28 @@ STYLE: dict[str, Any] = {
 LOG_SCALE_WORDS = ("loss", "mse", "mae", "error")
 
 
+_Draw = TypeVar("_Draw", bound=Callable[..., Any])
+
+
 def use_style() -> None:
-    """Apply the bootcamp's matplotlib style to every later figure."""
+    """Apply the bootcamp's style to every later figure (a notebook's own, explicit choice)."""
     matplotlib.rcParams.update(STYLE)
+
+
+def style() -> contextlib.AbstractContextManager[Any]:
+    """Return a context in which figures get the bootcamp's style; rcParams are restored after."""
+    return matplotlib.rc_context(STYLE)
+
+
+def styled(draw: _Draw) -> _Draw:
+    """Make ``draw`` draw in :func:`style`, leaving rcParams as it found them."""
+
+    @functools.wraps(draw)
+    def draw_in_style(*args: Any, **kwargs: Any) -> Any:
+        with style():
+            return draw(*args, **kwargs)
+
+    return draw_in_style  # type: ignore[return-value]
 
 
 def _history_dict(history: Any) -> dict[str, list[float]]:
@@ -78,9 +99,9 @@ def _draw_history(
         ax.legend()
 
 
+@styled
 def loss_curves(history: Any, title: str | None = None, xlabel: str = "epoch") -> Figure:
     """Plot train/validation curves (semilog for losses), one panel per metric."""
-    use_style()
     history_dict = _history_dict(history)
     groups = _metric_groups(list(history_dict))
     fig, axes = plt.subplots(1, len(groups), figsize=(5.0 * len(groups), 3.8), squeeze=False)
@@ -91,6 +112,7 @@ def loss_curves(history: Any, title: str | None = None, xlabel: str = "epoch") -
     return fig
 
 
+@styled
 def image_grid(
     images: np.ndarray,
     labels: Sequence[Any] | None = None,
@@ -101,7 +123,6 @@ def image_grid(
     cmap: str = "gray",
 ) -> Figure:
     """Show images in a grid with their labels; predictions that differ are shown in red."""
-    use_style()
     images = np.asarray(images)
     count = len(images)
     nrows = max(1, int(np.ceil(count / ncols)))
@@ -131,6 +152,7 @@ def image_grid(
     return fig
 
 
+@styled
 def confusion_matrix(
     y_true: Sequence[int],
     y_pred: Sequence[int],
@@ -141,7 +163,6 @@ def confusion_matrix(
     """Plot the confusion matrix (rows: true, columns: predicted), row-normalised by default."""
     from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
-    use_style()
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     num_classes = (
         len(class_names) if class_names is not None else int(max(y_true.max(), y_pred.max())) + 1
@@ -174,6 +195,7 @@ def confusion_matrix(
     return fig
 
 
+@styled
 def field(
     values: np.ndarray,
     extent: Sequence[float] | None = None,
@@ -185,7 +207,6 @@ def field(
     ax: Any = None,
 ) -> Figure:
     """Show a scalar field on a 2D grid (rows are y, columns x); masked cells are left blank."""
-    use_style()
     values = np.asarray(values, dtype=float)
     if mask is not None:
         values = np.ma.masked_where(np.asarray(mask, dtype=bool), values)
@@ -212,6 +233,7 @@ def field(
     return fig
 
 
+@styled
 def prediction_vs_truth(
     y_true: np.ndarray,
     y_pred: np.ndarray,
@@ -221,7 +243,6 @@ def prediction_vs_truth(
     ax: Any = None,
 ) -> Figure:
     """Scatter predictions against the truth with the y = x line and the R² score."""
-    use_style()
     y_true = np.asarray(y_true, dtype=float).ravel()
     y_pred = np.asarray(y_pred, dtype=float).ravel()
     if ax is None:
@@ -241,6 +262,7 @@ def prediction_vs_truth(
     return fig
 
 
+@styled
 def flow_prediction(
     obstacle: np.ndarray,
     true_velocity: np.ndarray,
@@ -248,7 +270,6 @@ def flow_prediction(
     title: str | None = None,
 ) -> Figure:
     """Speed |u| of the truth and the prediction, and the size of the error, side by side."""
-    use_style()
     true_speed = np.hypot(true_velocity[..., 0], true_velocity[..., 1])
     predicted_speed = np.hypot(predicted_velocity[..., 0], predicted_velocity[..., 1])
     error = np.hypot(*(predicted_velocity - true_velocity).transpose(2, 0, 1))
@@ -309,9 +330,9 @@ class LivePlot:
         if self._live and time.monotonic() - self._last_draw >= self.min_interval_s:
             self._show()
 
+    @styled
     def figure(self, managed: bool = False) -> Figure:
         """Draw the curves so far on a new figure (a pyplot one if ``managed``) and return it."""
-        use_style()
         groups = _metric_groups(list(self.history)) or ["loss"]
         size = (5.0 * len(groups), 3.8)
         fig = plt.figure(figsize=size) if managed else Figure(figsize=size)

@@ -98,6 +98,33 @@ def test_static_plots_work_without_a_display():
         matplotlib.pyplot.close(figure)
 
 
+def test_plots_keep_a_learners_own_matplotlib_settings():
+    """Each drawing helper styles its own figure and leaves the global rcParams as it found them."""
+    rng = np.random.default_rng(0)
+    learners = {"axes.grid": False, "image.cmap": "magma", "axes.titlesize": 20.0}
+    with matplotlib.rc_context(learners):
+        before = dict(matplotlib.rcParams)
+        figures = [
+            plots.loss_curves({"loss": [1.0, 0.5], "val_loss": [1.1, 0.6]}),
+            plots.image_grid(rng.integers(0, 255, (2, 8, 8)), labels=[0, 1]),
+            plots.confusion_matrix([0, 1], [0, 1]),
+            plots.field(rng.normal(size=(8, 16))),
+            plots.prediction_vs_truth(np.arange(4), np.arange(4)),
+            plots.flow_prediction(
+                np.zeros((8, 16), bool), rng.normal(size=(8, 16, 2)), rng.normal(size=(8, 16, 2))
+            ),
+        ]
+        live = plots.LivePlot()
+        live.update(1, loss=1.0)
+        figures.append(live.figure())
+        assert dict(matplotlib.rcParams) == before, "a helper changed the global settings"
+        own = matplotlib.pyplot.figure()
+        assert not own.add_subplot().xaxis.get_gridlines()[0].get_visible()
+    assert figures[0].axes[0].xaxis.get_gridlines()[0].get_visible(), "helpers draw in style"
+    for figure in [*figures, own]:
+        matplotlib.pyplot.close(figure)
+
+
 def test_loss_curves_rejects_what_is_not_a_history():
     with pytest.raises(TypeError, match="Keras History"):
         plots.loss_curves([1, 2, 3])

@@ -358,6 +358,7 @@ def _triangulation(xy: np.ndarray) -> Any:
     return triangles
 
 
+@plots.styled
 def plot_comparison(
     reference: Reference,
     prediction: dict[str, np.ndarray],
@@ -367,7 +368,6 @@ def plot_comparison(
     """Draw u, v, p of the reference (left), the prediction (middle) and |error| (right)."""
     import matplotlib.pyplot as plt
 
-    plots.use_style()
     triangles = _triangulation(reference.xy)
     fig, axes = plt.subplots(3, 3, figsize=(15, 7.5), sharex=True, sharey=True)
     for row, name in enumerate(("u", "v", "p")):
@@ -403,11 +403,11 @@ def plot_comparison(
     return fig
 
 
+@plots.styled
 def plot_points(points: ChipPoints, title: str = "Where the loss is evaluated") -> Figure:
     """Draw the sampled points: interior coloured by wall distance, boundaries, integral lines."""
     import matplotlib.pyplot as plt
 
-    plots.use_style()
     fig, ax = plt.subplots(figsize=(12, 3.6))
     interior = points.interior.cpu().numpy()
     shown = ax.scatter(

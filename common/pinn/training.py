@@ -275,9 +275,9 @@ def relative_l2(predicted: torch.Tensor | object, exact: torch.Tensor | object) 
     return float(torch.linalg.norm(predicted_t - exact_t) / torch.linalg.norm(exact_t))
 
 
+@plots.styled
 def plot_history(history: History, title: str | None = None) -> Figure:
     """Plot every loss term (left) and every validation metric (right) against the step."""
-    plots.use_style()
     panels = 2 if history.validation else 1
     fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 3.8), squeeze=False)
     for name, values in history.losses.items():
