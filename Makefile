@@ -11,7 +11,7 @@ GPU_EXTRA := $(if $(GPU),"tensorflow[and-cuda]",)
 STAMP := $(VENV)/.installed-$(if $(GPU),gpu,cpu)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test gpu-check install lint clean-venv
+.PHONY: lab test test-full gpu-check install lint clean-venv
 
 lab: $(STAMP)
 	@echo "Starting JupyterLab: open http://localhost:$(PORT)/lab/tree/Start_Here.ipynb$(if $(JUPYTER_TOKEN),?token=$(JUPYTER_TOKEN),) (the token is printed below if you did not set JUPYTER_TOKEN)"
@@ -21,6 +21,12 @@ lab: $(STAMP)
 # Two test workers share the cores: one math thread each, or PyTorch's threads spin against each other
 test: $(STAMP)
 	OMP_NUM_THREADS=1 BOOTCAMP_MODE=smoke $(VENV_PYTHON) -m pytest -n 2 --dist loadfile
+
+# Every notebook in full mode, one at a time, with the runner of make test (an instructor's check
+# before a class; hours on a laptop CPU): a table of times and key results at the end, also written
+# to runs/results/notebook_runs-full.md. NOTEBOOKS="a.ipynb b.ipynb" runs only those.
+test-full: $(STAMP)
+	$(VENV_PYTHON) -m common run-notebooks --mode full $(NOTEBOOKS)
 
 # TensorFlow and PyTorch on the GPU, the LBM roofline, every notebook in smoke mode on the GPU: a
 # pass/fail table (on a machine without a GPU it says so, checks what it can and exits non-zero)

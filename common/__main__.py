@@ -1,6 +1,9 @@
-"""Command line: ``python -m common doctor [--gpu]``, ``fetch NAME... | all``, ``flows``, ``frames``
+"""Command line: ``python -m common doctor [--gpu]``, ``fetch NAME... | all``, ``flows``,
+``frames``, ``run-notebooks``
 
 ``doctor --gpu`` (``make gpu-check``) proves the GPU path: see :mod:`common.gpu_check`.
+``run-notebooks`` (``make test-full``) runs every notebook in full mode: see
+:mod:`common.notebook_runs`.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -159,7 +163,19 @@ def main(argv: list[str] | None = None) -> int:
         "frames", help="render the cyclone lab's infrared frames from the best tracks (cached)"
     )
     frames_parser.add_argument("--smoke", action="store_true", help="the small CI frame set")
+    runs_parser = commands.add_parser(
+        "run-notebooks",
+        help="run notebooks one at a time with the test runner (make test-full): times and results",
+    )
+    runs_parser.add_argument(
+        "notebooks", nargs="*", type=Path, help="notebook files (default: all, in teaching order)"
+    )
+    runs_parser.add_argument("--mode", choices=mode.MODES, default="full", help="default: full")
     args = parser.parse_args(argv)
+    if args.command == "run-notebooks":
+        from common import notebook_runs
+
+        return notebook_runs.run_all(args.notebooks, args.mode)[0]
     if args.command == "doctor" and args.gpu:
         from common import gpu_check
 

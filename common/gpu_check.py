@@ -27,14 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from common import device, paths, results
+from common import device, notebook_runs, paths, results
 
 PASS, CPU_PASS, FAIL, NO_GPU = "pass", "pass (CPU)", "FAIL", "needs a GPU"
 FLOAT32_TOLERANCE = 1e-5  # relative error of an exact float32 product or convolution
 TF32_MIN_ERROR = 1e-4  # a TF32 product of random matrices is off by ~1e-3 relative
 MIN_ROOFLINE_FRACTION = 0.05  # below this the step is not the memory-bound kernel we think it is
 NOTEBOOK_TIMEOUT_S = 1800
-LESSON_FOLDERS = ("intro_to_dl", "tropical_cyclone", "cfd_steady_flow", "pinn")
 
 
 @dataclass
@@ -390,32 +389,9 @@ def keras_cnn_throughput(context: Context) -> CheckResult:
     return CheckResult(name, _ran(context) if ok else FAIL, detail, values)
 
 
-def notebooks() -> list[Path]:
-    """Start_Here and every lesson notebook, in teaching order."""
-    root = paths.repo_root()
-    lessons = [
-        path for folder in LESSON_FOLDERS for path in sorted((root / folder).glob("[0-9]*.ipynb"))
-    ]
-    return [root / "Start_Here.ipynb", *lessons]
-
-
 def _run_notebook(path: Path) -> tuple[int, float, str]:
     """Run one notebook with nbval in smoke mode; return (exit code, seconds, last line)."""
-    root = paths.repo_root()
-    command = [
-        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-        "-c", str(root / "pyproject.toml"), "--rootdir", str(root), str(path),
-    ]  # fmt: skip
-    env = os.environ | {"BOOTCAMP_MODE": "smoke", "BOOTCAMP_NOTEBOOK": path.stem}
-    start = time.perf_counter()
-    try:
-        process = subprocess.run(
-            command, cwd=root, env=env, capture_output=True, text=True, timeout=NOTEBOOK_TIMEOUT_S
-        )
-    except subprocess.TimeoutExpired:
-        return -1, time.perf_counter() - start, f"timed out after {NOTEBOOK_TIMEOUT_S} s"
-    lines = [line for line in process.stdout.splitlines() if line.strip()]
-    return process.returncode, time.perf_counter() - start, lines[-1] if lines else ""
+    return notebook_runs.run_notebook(path, "smoke", NOTEBOOK_TIMEOUT_S)
 
 
 def notebooks_in_smoke_mode(context: Context) -> list[CheckResult]:
@@ -424,7 +400,7 @@ def notebooks_in_smoke_mode(context: Context) -> list[CheckResult]:
         detail = "not run (the CPU's notebooks are make test's job; --notebooks runs them here)"
         return [CheckResult("every notebook in smoke mode", NO_GPU, detail)]
     root = paths.repo_root()
-    paths_to_run = notebooks()
+    paths_to_run = notebook_runs.notebooks()
     with ThreadPoolExecutor(max_workers=context.notebook_workers) as pool:
         outcomes = list(pool.map(_run_notebook, paths_to_run))
     rows = []

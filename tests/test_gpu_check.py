@@ -5,7 +5,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from common import device, gpu_check, paths, results
+from common import device, gpu_check, notebook_runs, paths, results
 
 CPU_CONTEXT = gpu_check.Context(gpu=False, run_notebooks=True, notebook_workers=2)
 
@@ -86,18 +86,18 @@ def test_each_notebook_gets_a_row_that_fails_when_a_cell_fails(tmp_path, monkeyp
         path = tmp_path / f"{name}.ipynb"
         nbformat.write(notebook, path)
         notebooks.append(path)
-    monkeypatch.setattr(gpu_check, "notebooks", lambda: notebooks)
+    monkeypatch.setattr(notebook_runs, "notebooks", lambda: notebooks)
     rows = gpu_check.notebooks_in_smoke_mode(CPU_CONTEXT)
     assert [row.status for row in rows] == [gpu_check.CPU_PASS, gpu_check.FAIL]
     assert "2 passed" in rows[0].detail and "1 failed" in rows[1].detail
 
 
 def test_the_notebook_list_is_every_lesson_in_teaching_order():
-    names = [path.relative_to(paths.repo_root()).as_posix() for path in gpu_check.notebooks()]
+    names = [path.relative_to(paths.repo_root()).as_posix() for path in notebook_runs.notebooks()]
     assert names[0] == "Start_Here.ipynb"
     folders = [name.split("/")[0] for name in names[1:]]
-    assert folders == sorted(folders, key=gpu_check.LESSON_FOLDERS.index)
+    assert folders == sorted(folders, key=notebook_runs.LESSON_FOLDERS.index)
     assert len(names) == 1 + sum(
         len(list((paths.repo_root() / folder).glob("[0-9]*.ipynb")))
-        for folder in gpu_check.LESSON_FOLDERS
+        for folder in notebook_runs.LESSON_FOLDERS
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 
 import nbformat
@@ -65,3 +67,37 @@ def test_a_long_cell_with_a_progress_bar_passes_under_the_projects_runner():
     )
     ours = _run_notebook()
     assert ours.returncode == 0 and "2 passed" in ours.stdout, ours.stdout[-3000:]
+
+
+def test_run_all_tables_times_and_the_results_each_notebook_recorded(isolated_dirs, capsys):
+    from common import notebook_runs, results
+
+    stale = results.record({"test_accuracy": 0.5}, name="03_stale")  # an older run's record
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+
+    def fake_runner(path, run_mode):
+        assert run_mode == "smoke"
+        if path.stem == "01_good":
+            results.record({"test_accuracy": 0.987654, "curve": [1, 2], "epochs": 3}, path.stem)
+            return 0, 90.0, "1 passed in 90s"
+        if path.stem == "02_broken":
+            return 1, 30.0, "1 failed in 30s"
+        return 0, 12.0, "1 passed in 12s"  # 03_stale: ran, but its check cell recorded nothing
+
+    notebook_paths = [REPO_ROOT / f"{stem}.ipynb" for stem in ("01_good", "02_broken", "03_stale")]
+    code, runs = notebook_runs.run_all(notebook_paths, "smoke", runner=fake_runner)
+    assert code == 1 and [run.passed for run in runs] == [True, False, False]
+    printed = capsys.readouterr().out
+    assert "| 01_good.ipynb | pass | 1.5 | test_accuracy 0.9877, epochs 3 |" in printed
+    assert "| 02_broken.ipynb | FAIL | 0.5 | 1 failed in 30s |" in printed
+    assert "| 03_stale.ipynb | no record | 0.2 |" in printed, "an old record is not this run's"
+    assert "| all 3 | 1 passed | 2.2 | |" in printed
+    written = (isolated_dirs / "runs" / "results" / "notebook_runs-smoke.md").read_text()
+    assert "01_good.ipynb" in written
+
+
+def test_make_test_full_runs_every_notebook_in_full_mode_one_at_a_time():
+    dry_run = subprocess.run(
+        ["make", "-n", "test-full"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    assert "-m common run-notebooks --mode full" in dry_run.stdout
