@@ -2,6 +2,8 @@
 # project once (a stamp file makes the second run install nothing new), with the pip of constraints.txt.
 PYTHON ?= python3
 PORT ?= 8888
+# JupyterLab answers on this machine only; LAB_IP=0.0.0.0 opens it to the network (token still needed)
+LAB_IP ?= localhost
 VENV := .venv
 VENV_PYTHON := $(VENV)/bin/python
 # GPU=1 installs the GPU set (constraints-gpu.txt: TensorFlow with its CUDA wheels and PyTorch on one
@@ -15,7 +17,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 lab: $(STAMP)
 	@echo "Starting JupyterLab: open http://localhost:$(PORT)/lab/tree/Start_Here.ipynb$(if $(JUPYTER_TOKEN),?token=$(JUPYTER_TOKEN),) (the token is printed below if you did not set JUPYTER_TOKEN)"
-	$(VENV)/bin/jupyter lab --no-browser $(ROOT_FLAG) --port=$(PORT) --ServerApp.port_retries=0 \
+	$(VENV)/bin/jupyter lab --no-browser $(ROOT_FLAG) --ip=$(LAB_IP) --port=$(PORT) --ServerApp.port_retries=0 \
 		--ServerApp.default_url=/lab/tree/Start_Here.ipynb --notebook-dir=.
 
 # Two test workers share the cores: one math thread each, or PyTorch's threads spin against each other

@@ -8,8 +8,10 @@ import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
+import psutil
 import pytest
 
 from tests.conftest import REPO_ROOT
@@ -34,8 +36,11 @@ def test_make_lab_serves_start_here(tmp_path):
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    url = f"http://127.0.0.1:{port}/lab/tree/Start_Here.ipynb?token={token}"
+    base = f"http://127.0.0.1:{port}"
+    url = f"{base}/lab/tree/Start_Here.ipynb?token={token}"
     status = None
+    without_token: dict[str, int | str] = {}
+    listening: set[str] = set()
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and process.poll() is None:
@@ -45,6 +50,14 @@ def test_make_lab_serves_start_here(tmp_path):
                     break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(1)
+        if status == 200:
+            for path in ("/api/contents", "/api/kernels", "/lab/tree/Start_Here.ipynb"):
+                without_token[path] = _status_without_following_redirects(base + path)
+            listening = {
+                connection.laddr.ip
+                for connection in psutil.net_connections(kind="inet")
+                if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port
+            }
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -55,3 +68,44 @@ def test_make_lab_serves_start_here(tmp_path):
     output = (tmp_path / "lab.log").read_text()
     assert status == 200, f"JupyterLab did not answer 200 on {url}:\n{output[-3000:]}"
     assert f"localhost:{port}/lab/tree/Start_Here.ipynb" in output, "make lab prints the URL"
+    assert without_token["/api/contents"] == 403 and without_token["/api/kernels"] == 403, (
+        f"the API must refuse a request without the token: {without_token}"
+    )
+    assert str(without_token["/lab/tree/Start_Here.ipynb"]).startswith("302 /login"), (
+        f"a page asked for without the token must send to the login page: {without_token}"
+    )
+    assert listening and listening <= {"127.0.0.1", "::1"}, (
+        f"make lab must listen on localhost only, it listens on {sorted(listening)}"
+    )
+
+
+def _status_without_following_redirects(url: str) -> int | str:
+    """The HTTP status of a GET without credentials; a redirect as '302 <path>'."""
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: object, **kwargs: object) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(url, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        if error.code in (301, 302, 303, 307):
+            location = urllib.parse.urlsplit(error.headers.get("Location", "")).path
+            return f"{error.code} {location}"
+        return error.code
+
+
+def test_make_lab_binds_to_localhost_unless_told_otherwise():
+    def dry_run(*options: str) -> str:
+        return subprocess.run(
+            ["make", "-n", "lab", *options],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    assert "--ip=localhost " in dry_run()
+    assert "--ip=0.0.0.0 " in dry_run("LAB_IP=0.0.0.0")
