@@ -2,18 +2,25 @@
 
 A sample is an obstacle in a channel (its boolean mask and signed distance function) and the
 converged velocity field (ux, uy) around it, from :func:`common.lbm.solve_steady`. A data set is
-fixed by its shape family, number of samples, seed, grid, Reynolds number, tolerance and solver
-version; it is cached as ``data/cfd/<that recipe>.npz`` with the metadata and per-sample steps and
-residuals, and generated on first use. Importing this module imports PyTorch (through
-``common.lbm``); nothing else happens at import.
+fixed by its recipe (:func:`dataset_recipe`): the shapes (family, number, seed, grid), the channel
+and the solver's options, the versions of the shape generator and the solver, and their code. It is
+cached as ``data/cfd/<family>-<grid>-re<Re>-n<N>-seed<seed>-<hash of the recipe>.npz`` with the
+metadata (the recipe among it) and per-sample steps and residuals, and generated on first use; a
+cached file that cannot be read or whose recipe differs is generated again. Importing this module
+imports PyTorch (through ``common.lbm``); nothing else happens at import.
 """
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import inspect
 import json
 import os
 import time
-from dataclasses import dataclass, replace
+import zipfile
+import zlib
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +34,9 @@ from common import lbm, paths, shapes
 LESSON_GRID = (64, 128)
 ORIGINAL_GRID = (128, 256)
 FAST_STEP_MIN_NODES = 16 * 64 * 128  # below this, building a faster step costs more than it saves
+CACHE_FORMAT = 2  # the layout of a cached .npz; 2: the recipe is stored in the metadata
+# The modules whose code makes the data; a change to their code (not to comments) is a new data set
+DATA_SOURCES = ("lbm.py", "lbm_generated.py", "shapes.py")
 
 # The data sets the CFD lab uses: training shapes, held-out shapes of the same family (test) and
 # an out-of-distribution family (airfoils). Different seeds keep the three sets apart.
@@ -142,21 +152,43 @@ def generate(
     ``step`` (one of ``lbm.STEPS``) defaults to the device's fastest for large batches and to the
     eager PyTorch step for small ones, where building a faster step costs more than it saves.
     """
+    made_by = dataset_recipe(
+        num_samples,
+        family=family,
+        seed=seed,
+        grid=grid,
+        reynolds=reynolds,
+        tolerance=tolerance,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        step=step,
+        device=device,
+    )
     flow = channel_for(grid, reynolds)
     obstacles = shapes.random_obstacles(num_samples, *grid, family=family, seed=seed)
     if step is None:
         large = min(batch_size, num_samples) * grid[0] * grid[1] >= FAST_STEP_MIN_NODES
         step = lbm.fast_step(device) if large else "eager"
-    solution = lbm.solve_steady(
-        obstacles,
-        flow,
-        batch_size=batch_size,
-        tolerance=tolerance,
-        max_steps=max_steps,
-        step=step,
-        device=device,
-        progress=progress,
-    )
+    try:
+        solution = lbm.solve_steady(
+            obstacles,
+            flow,
+            batch_size=batch_size,
+            tolerance=tolerance,
+            max_steps=max_steps,
+            step=step,
+            device=device,
+            progress=progress,
+        )
+    except lbm.SolverDivergedError as error:
+        samples = error.geometries
+        raise lbm.SolverDivergedError(
+            f"{error} In this data set they are samples {samples} of the {family!r} family, "
+            f"seed {seed}, on the {grid[0]}x{grid[1]} grid: shapes.random_obstacles({num_samples}, "
+            f"{grid[0]}, {grid[1]}, family={family!r}, seed={seed})[{samples}] rebuilds them.",
+            samples,
+            error.steps,
+        ) from None
     metadata = {
         "family": family,
         "num_samples": num_samples,
@@ -176,6 +208,7 @@ def generate(
         "batch_size": batch_size,
         "step": solution.metadata["step"],
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "recipe": made_by,
     }
     return FlowDataset(
         obstacles=obstacles,
@@ -189,18 +222,91 @@ def generate(
     )
 
 
-def cache_file(
-    num_samples: int,
-    family: str,
-    seed: int,
-    grid: tuple[int, int],
-    reynolds: float,
-    tolerance: float,
-) -> Path:
-    """Where a data set with this recipe is cached."""
+_GENERATE = inspect.signature(generate)
+
+
+def dataset_recipe(num_samples: int, **options: Any) -> dict[str, Any]:
+    """Everything that makes a data set, as plain JSON values; ``options`` are :func:`generate`'s.
+
+    Defaults are filled in, so one recipe spelled two ways is one recipe. It holds the shapes
+    (family, number, seed, grid, the generator's version), the channel (Reynolds number, inlet
+    speed, equilibrium), the solver's options as requested and its version, and a fingerprint of
+    the code of :data:`DATA_SOURCES`. ``batch_size``, ``step`` and ``device`` are in it because
+    they change at least the rounding; ``step=None`` stays None, since the step it picks depends
+    on the machine (the metadata records the step that ran). ``progress`` changes nothing.
+    """
+    bound = _GENERATE.bind(num_samples, **options)  # a TypeError names an unknown option
+    bound.apply_defaults()
+    given = bound.arguments
+    grid = [int(cells) for cells in given["grid"]]
+    device = given["device"]
+    return {
+        "format": CACHE_FORMAT,
+        "shapes": {
+            "family": given["family"],
+            "num_samples": int(num_samples),
+            "seed": int(given["seed"]),
+            "grid": grid,
+            "version": shapes.SHAPES_VERSION,
+        },
+        "channel": asdict(channel_for(tuple(grid), float(given["reynolds"]))),
+        "solver": {
+            "tolerance": float(given["tolerance"]),
+            "max_steps": int(given["max_steps"]),
+            "batch_size": int(given["batch_size"]),
+            "step": given["step"],
+            "device": None if device is None else str(device),
+            "version": lbm.SOLVER_VERSION,
+        },
+        "code": {
+            name: code_fingerprint(Path(lbm.__file__).with_name(name)) for name in DATA_SOURCES
+        },
+    }
+
+
+def code_fingerprint(source: Path) -> str:
+    """A short hash of a Python file's code: comments, docstrings and layout do not count."""
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        documented = isinstance(
+            node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+        )
+        if documented and node.body and _is_docstring(node.body[0]):
+            node.body = node.body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:16]
+
+
+def _is_docstring(statement: ast.stmt) -> bool:
+    return (
+        isinstance(statement, ast.Expr)
+        and isinstance(statement.value, ast.Constant)
+        and isinstance(statement.value.value, str)
+    )
+
+
+def cache_file(num_samples: int, **options: Any) -> Path:
+    """Where the data set of ``dataset_recipe(num_samples, **options)`` is cached.
+
+    The name starts with what a reader looks for (family, grid, Reynolds number, size, seed) and
+    ends in 12 hex digits of the SHA-256 of the whole recipe as canonical JSON, so any change that
+    changes the data (an option, a default, a version, the code of the solver or the shape
+    generator) is a new file, without a version bump to remember. The code fingerprint ignores
+    comments and docstrings but not a refactoring, and may differ between Python versions (the
+    syntax tree it hashes does): both only cost a regeneration, never stale data. The versions
+    stay in the recipe for what the fingerprint cannot see (a change in PyTorch, say, that a
+    maintainer judges to matter). Files of the earlier naming scheme are not found, and left alone.
+    """
+    return _path_for(dataset_recipe(num_samples, **options))
+
+
+def _path_for(made_by: dict[str, Any]) -> Path:
+    canonical = json.dumps(made_by, sort_keys=True, separators=(",", ":"))
+    key = hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    shape_recipe, channel = made_by["shapes"], made_by["channel"]
+    height, width = shape_recipe["grid"]
     name = (
-        f"{family}-{grid[0]}x{grid[1]}-re{reynolds:g}-tol{tolerance:g}-n{num_samples}-seed{seed}"
-        f"-v{lbm.SOLVER_VERSION}.npz"
+        f"{shape_recipe['family']}-{height}x{width}-re{channel['reynolds']:g}"
+        f"-n{shape_recipe['num_samples']}-seed{shape_recipe['seed']}-{key}.npz"
     )
     return paths.data_dir() / "cfd" / name
 
@@ -252,31 +358,87 @@ def load_flows(
     progress: bool = True,
     **solver_options: Any,
 ) -> FlowDataset:
-    """A cached data set, generated (and cached) on first use; unconverged samples are dropped."""
-    grid = grid or LESSON_GRID
-    path = cache_file(num_samples, family, seed, grid, reynolds, tolerance)
+    """A cached data set, generated (and cached) on first use; unconverged samples are dropped.
+
+    A cached file that cannot be read, or whose stored recipe differs from the one asked for, is
+    generated again, with a printed note that says why.
+    """
+    options = {"family": family, "seed": seed, "grid": grid or LESSON_GRID, "reynolds": reynolds}
+    options |= {"tolerance": tolerance, **solver_options}
+    wanted = dataset_recipe(num_samples, **options)
+    path = _path_for(wanted)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Notebooks run side by side (CI's test workers) then build a missing set once, not twice.
     with FileLock(path.with_suffix(".lock")):
-        if path.exists():
-            dataset = load(path)
-        else:
-            dataset = generate(
-                num_samples,
-                family=family,
-                seed=seed,
-                grid=grid,
-                reynolds=reynolds,
-                tolerance=tolerance,
-                progress=progress,
-                **solver_options,
-            )
+        dataset = _from_cache(path, wanted) if path.exists() else None
+        if dataset is None:
+            dataset = generate(num_samples, progress=progress, **options)
             save(dataset, path)
     failed = int((~dataset.converged).sum())
     if failed and not keep_unconverged:
         print(f"Dropping {failed} of {len(dataset)} samples that did not converge.")
         dataset = dataset.subset(dataset.converged)
     return dataset
+
+
+# What reading a damaged .npz raises: truncated or not a zip file, not an array, a missing entry
+_UNREADABLE = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error)
+
+
+def _from_cache(path: Path, wanted: dict[str, Any]) -> FlowDataset | None:
+    """The cached data set at ``path`` if it is readable and made by ``wanted``; else None."""
+    try:
+        dataset = load(path)
+    except _UNREADABLE as error:
+        print(
+            f"The cached data set {path.name} is unreadable ({type(error).__name__}: {error}); "
+            "regenerating it."
+        )
+        return None
+    difference = _recipe_difference(dataset.metadata.get("recipe"), wanted)
+    if difference:
+        print(f"The cached data set {path.name} is stale: {difference}; regenerating it.")
+        return None
+    expected = (wanted["shapes"]["num_samples"], *wanted["shapes"]["grid"])
+    fields = (dataset.obstacles, dataset.ux, dataset.uy)
+    per_sample = (dataset.steps, dataset.residual, dataset.converged)
+    if any(values.shape != expected for values in fields) or any(
+        values.shape != expected[:1] for values in per_sample
+    ):
+        print(
+            f"The cached data set {path.name} is unreadable (its arrays do not have the shapes "
+            f"of its recipe, {expected} samples x rows x columns); regenerating it."
+        )
+        return None
+    return dataset
+
+
+def _recipe_difference(stored: Any, wanted: dict[str, Any]) -> str:
+    """What differs between a stored recipe and the wanted one, in words ('' if nothing)."""
+    if not isinstance(stored, dict):
+        return "it records no recipe (a cache of an earlier format)"
+    stored_values, wanted_values = _flattened(stored), _flattened(wanted)
+    differing = sorted(
+        key
+        for key in stored_values.keys() | wanted_values.keys()
+        if stored_values.get(key) != wanted_values.get(key)
+    )
+    if not differing:
+        return ""
+    return "its recipe differs in " + ", ".join(
+        f"{key} ({stored_values.get(key)!r} in the file, {wanted_values.get(key)!r} wanted)"
+        for key in differing
+    )
+
+
+def _flattened(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in nested.items():
+        if isinstance(value, dict):
+            flat |= _flattened(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def load_split(split: str, recipe: dict[str, dict[str, Any]], progress: bool = True) -> FlowDataset:

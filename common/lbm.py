@@ -28,10 +28,11 @@ happens at import.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -70,19 +71,65 @@ class ChannelFlow:
             raise ValueError(
                 f"Unknown equilibrium {self.equilibrium!r}; choose one of {EQUILIBRIA}."
             )
-        if not 0 < self.u_max <= MAX_U_MAX:
+        if not self.u_max > 0:  # also refuses NaN
             raise ValueError(
-                f"u_max = {self.u_max:g} is outside the validated low-Mach range (0, {MAX_U_MAX}] "
-                f"(Mach {self.u_max * 3**0.5:.2f}); lower u_max."
+                f"u_max = {self.u_max:g} is not a positive inlet speed; raise u_max above 0 "
+                f"(at most {MAX_U_MAX}, the top of the low-Mach range)."
             )
-        low, high = TAU_RANGE
-        if self.reynolds <= 0 or not low <= self.tau <= high:
+        if self.u_max > MAX_U_MAX:
             raise ValueError(
-                f"Relaxation time tau = {self.tau:.4f} (from Re {self.reynolds:g}, u_max "
-                f"{self.u_max:g}, length {self.reference_length:g} cells) is outside the validated "
-                f"range [{low}, {high}]: below it the solver is unstable, above it inaccurate. "
-                "Use a finer grid or a larger u_max to raise tau, a lower Reynolds number or a "
-                "coarser grid to lower it."
+                f"u_max = {self.u_max:g} (Mach {self.u_max * 3**0.5:.2f}) is beyond the low-Mach "
+                "range the solver is validated for: the equilibrium's error grows with the square "
+                f"of the Mach number u_max / c_s; lower u_max to at most {MAX_U_MAX} (at a fixed "
+                "Reynolds number that also lowers tau: lower reynolds with it if tau gets too "
+                "close to 1/2)."
+            )
+        if not (self.reynolds > 0 and math.isfinite(self.reynolds)):
+            infinite = self.reynolds == math.inf
+            advice = "lower reynolds to a finite value" if infinite else "raise reynolds above 0"
+            raise ValueError(
+                f"reynolds = {self.reynolds:g} must be positive and finite: the viscosity "
+                "u_mean L / Re sets tau = 1/2 + 3 nu, and tau must stay above 1/2 (at 1/2 the "
+                f"viscosity vanishes, below it is negative); {advice}."
+            )
+        if self.length_scale is not None and not (
+            self.length_scale > 0 and math.isfinite(self.length_scale)
+        ):
+            raise ValueError(
+                f"length_scale = {self.length_scale:g} must be a positive, finite length in cells "
+                "(the obstacle size the Reynolds number refers to); raise length_scale above 0, "
+                "or leave it None for a quarter of the channel."
+            )
+        self._check_tau()
+
+    def _check_tau(self) -> None:
+        """Refuse a relaxation time outside TAU_RANGE, saying which parameter to turn which way."""
+        low, high = TAU_RANGE
+        length = self.reference_length
+        # tau - 1/2 = 3 nu = 2 u_max L / Re: what a learner can change, and in which direction
+        formula = (
+            f"tau = 1/2 + 2 u_max L / Re with Re {self.reynolds:g}, u_max {self.u_max:g} and "
+            f"reference length L = {length:g} cells"
+        )
+        if self.tau < low:
+            largest_reynolds = _round(2 * self.u_max * length / (low - 0.5), down=True)
+            needed_length = _round((low - 0.5) * self.reynolds / (2 * self.u_max), down=False)
+            raise ValueError(
+                f"Relaxation time tau = {self.tau:.4f} is too close to 1/2 (it must be at least "
+                f"{low}): the viscosity is too small for the grid and the run would blow up. "
+                f"{formula}, so raise tau: lower reynolds to at most {largest_reynolds:g}, "
+                f"raise u_max (at most {MAX_U_MAX}), or raise the reference length (more rows, "
+                f"or a larger length_scale; L >= {needed_length:g} cells would do)."
+            )
+        if self.tau > high:
+            smallest_reynolds = _round(2 * self.u_max * length / (high - 0.5), down=False)
+            largest_length = _round((high - 0.5) * self.reynolds / (2 * self.u_max), down=True)
+            enough = f"; L <= {largest_length:g} cells would do" if largest_length >= 2 else ""
+            raise ValueError(
+                f"Relaxation time tau = {self.tau:.4f} is above {high}: the viscosity is so large "
+                f"that the scheme's error grows. {formula}, so lower tau: raise reynolds to at "
+                f"least {smallest_reynolds:g}, lower u_max, or lower the reference length (a "
+                f"coarser grid, or a smaller length_scale{enough})."
             )
 
     @property
@@ -116,6 +163,21 @@ class ChannelFlow:
         return 3 * self.viscosity + 0.5
 
 
+def _round(value: float, down: bool, digits: int = 3) -> float:
+    """``value`` to ``digits`` significant digits, rounded down or up (a bound that still holds)."""
+    scale = 10.0 ** (digits - 1 - math.floor(math.log10(value)))
+    return (math.floor(value * scale) if down else math.ceil(value * scale)) / scale
+
+
+class SolverDivergedError(FloatingPointError):
+    """Populations turned NaN or infinite: for ``geometries`` (indices), after ``steps`` steps."""
+
+    def __init__(self, message: str, geometries: list[int], steps: int) -> None:
+        super().__init__(message)
+        self.geometries = geometries
+        self.steps = steps
+
+
 def inlet_profile(height: int, u_max: float) -> np.ndarray:
     """Parabolic velocity at each row, zero on the walls half a cell outside rows 1 and height-2."""
     y = np.arange(height, dtype=np.float64)
@@ -142,7 +204,8 @@ class SteadyFlow:
     residual: np.ndarray
     converged: np.ndarray
     seconds: float  # wall time of the stepping, without the first (compiling) call
-    mlups: float
+    mlups: float  # lattice_updates / seconds / 1e6
+    lattice_updates: int  # node updates of geometries still running (finished slots not counted)
     flow: ChannelFlow
     metadata: dict[str, Any] = field(default_factory=dict)
     history: list[tuple[int, float]] = field(default_factory=list)  # (step, largest residual)
@@ -444,7 +507,10 @@ def solve_steady(
     to ``u_max``, falls below ``tolerance``; its fields are stored and the next waiting geometry
     takes its slot, so the batch keeps its size (a compiled step is compiled once). ``step`` is one
     of :data:`STEPS` (:func:`fast_step` picks the fastest for a device). Geometries
-    still changing after ``max_steps`` are flagged ``converged=False``. ``keep_populations`` also
+    still changing after ``max_steps`` are flagged ``converged=False``; a geometry whose flow turns
+    NaN or infinite stops the run with a :class:`SolverDivergedError` that names it. The MLUPS
+    figure counts the updates of geometries still running: a slot whose geometry has finished
+    while others still run is stepped, but does no useful work. ``keep_populations`` also
     returns the final post-collision populations (for forces by momentum exchange).
     ``link_fraction`` (batch, 9, H, W), where given, places curved walls between the nodes by
     interpolated bounce-back (see :func:`bouzidi_coefficients`); by default every wall is halfway.
@@ -483,22 +549,24 @@ def solve_steady(
     updates, total_steps, history = 0, 0, []
     bar = _progress_bar(count, progress)
     while (slot_geometry >= 0).any():
+        busy = slot_geometry >= 0
+        busy_updates = int(busy.sum()) * flow.height * flow.width  # per step
         for _ in range(check_every):
             f = stepper.step(f)
             if setup_seconds is None:  # building the stepper and its first call: timed on its own
                 _synchronize(device)
                 setup_seconds, start = time.perf_counter() - start, time.perf_counter()
-                updates -= slots * flow.height * flow.width
+                updates -= busy_updates
         slot_steps += check_every
         total_steps += check_every
-        updates += check_every * slots * flow.height * flow.width
+        updates += check_every * busy_updates
         rho, ux, uy = macroscopic(f, flow.incompressible)
         change = torch.maximum((ux - ux_prev).abs(), (uy - uy_prev).abs())
         rate = (change.amax(dim=(-2, -1)) / (check_every * flow.u_max)).cpu().numpy()
-        busy = slot_geometry >= 0
-        if not np.isfinite(rate[busy]).all():
-            bad = slot_geometry[busy & ~np.isfinite(rate)]
-            raise FloatingPointError(f"The solver diverged for geometries {bad.tolist()}.")
+        # the density sums every population, the rest one too, which moves no momentum
+        finite = torch.isfinite(rho).flatten(1).all(1).cpu().numpy() & np.isfinite(rate)
+        if not finite[busy].all():
+            _raise_diverged(slot_geometry[busy & ~finite], count, slot_steps[busy & ~finite], flow)
         history.append((total_steps, float(rate[busy].max())))
         finished = busy & ((rate < tolerance) | (slot_steps >= max_steps))
         for slot in np.flatnonzero(finished):
@@ -534,10 +602,27 @@ def solve_steady(
         converged=converged,
         seconds=seconds,
         mlups=updates / seconds / 1e6,
+        lattice_updates=updates,
         flow=flow,
         metadata=metadata | {"first_step_seconds": setup_seconds} | asdict(flow),
         history=history,
         populations=None if kept is None else kept.numpy(),
+    )
+
+
+def _raise_diverged(
+    geometries: np.ndarray, count: int, steps: np.ndarray, flow: ChannelFlow
+) -> NoReturn:
+    """Stop a run whose flows turned NaN or infinite, naming them and what to change."""
+    raise SolverDivergedError(
+        f"The solver diverged (NaN or infinite populations) for geometries {geometries.tolist()} "
+        f"of {count} (their indices in the obstacles passed in) after {int(steps.max())} steps: "
+        f"tau = {flow.tau:.6g} (Re {flow.reynolds:g}, u_max {flow.u_max:g}, reference length "
+        f"{flow.reference_length:g} cells) leaves too little viscosity for these shapes on this "
+        "grid. Raise tau: lower reynolds, or use a finer grid (raises the reference length); "
+        "a gap of a cell or two between an obstacle and a wall also needs a lower speed there.",
+        geometries.tolist(),
+        int(steps.max()),
     )
 
 
@@ -549,7 +634,10 @@ def measure_mlups(
     step: str = "eager",
     device: str | torch.device | None = None,
 ) -> float:
-    """Million lattice updates per second of the time step on a batch (after a warm-up)."""
+    """Million lattice updates per second of the time step on a batch (after a warm-up).
+
+    Every geometry is stepped ``num_steps`` times and none finishes, so every update counts.
+    """
     flow = flow or ChannelFlow()
     mask = check_obstacles(obstacles, flow)
     device = torch.device(device) if device is not None else _default_device()

@@ -19,6 +19,8 @@ FAMILIES = ("mixed", "airfoil")
 PRIMITIVES = ("ellipse", "rectangle", "polygon")
 MAX_HEIGHT_FRACTION = 0.6
 MARGIN = 3  # cells kept free next to the walls and the inlet
+# Bump when a seed gives other masks; flow_data's cache key includes it.
+SHAPES_VERSION = "1.0"
 
 
 def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:

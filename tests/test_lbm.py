@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict
 
 import numpy as np
@@ -60,19 +61,57 @@ def test_the_standard_equilibrium_compresses_the_flow_and_the_incompressible_one
     assert abs(gain["incompressible"]) < 1e-4
 
 
+@pytest.mark.fault
 @pytest.mark.parametrize(
-    ("options", "message"),
+    ("options", "advice"),
     [
-        ({"u_max": 0.2}, "u_max"),
-        ({"reynolds": 2000.0}, "tau"),
-        ({"reynolds": 0.01}, "tau"),
-        ({"equilibrium": "cubic"}, "equilibrium"),
+        ({"u_max": 0.2}, ["u_max = 0.2", "Mach", "lower u_max to at most 0.15"]),
+        ({"u_max": -0.05}, ["u_max = -0.05", "raise u_max above 0"]),
+        ({"u_max": float("nan")}, ["u_max = nan", "raise u_max above 0"]),
+        (
+            {"reynolds": 2000.0},
+            ["tau = 0.5", "lower reynolds", "raise u_max", "raise the reference length"],
+        ),
+        (
+            {"reynolds": 0.01},
+            ["tau = 80.5", "raise reynolds", "lower u_max", "lower the reference length"],
+        ),
+        ({"reynolds": -5.0}, ["reynolds = -5", "positive", "raise reynolds above 0"]),
+        ({"reynolds": float("inf")}, ["reynolds = inf", "finite", "lower reynolds"]),
+        ({"length_scale": 0.0}, ["length_scale = 0", "raise length_scale above 0"]),
+        ({"equilibrium": "cubic"}, ["equilibrium", "incompressible"]),
     ],
-    ids=["fast-inlet", "tau-too-small", "tau-too-large", "unknown-equilibrium"],
+    ids=[
+        "fast-inlet",
+        "negative-inlet",
+        "nan-inlet",
+        "tau-too-small",
+        "tau-too-large",
+        "negative-reynolds",
+        "infinite-reynolds",
+        "tau-one-half",
+        "unknown-equilibrium",
+    ],
 )
-def test_set_ups_outside_the_validated_range_are_refused(options, message):
-    with pytest.raises(ValueError, match=message):
+def test_set_ups_outside_the_validated_range_are_refused_with_the_way_back(options, advice):
+    with pytest.raises(ValueError) as refused:
         lbm.ChannelFlow(height=18, width=48, **options)
+    message = str(refused.value)
+    for words in advice:
+        assert words in message, f"{words!r} missing from: {message}"
+
+
+@pytest.mark.fault
+def test_the_advice_for_a_relaxation_time_near_one_half_points_the_right_way():
+    with pytest.raises(ValueError) as refused:
+        lbm.ChannelFlow(height=18, width=48, reynolds=2000.0)
+    message = str(refused.value)
+    assert "coarser" not in message and "raise reynolds" not in message
+    # the largest Reynolds number the message offers is accepted, and a little more is not
+    largest = float(message.split("lower reynolds to at most ")[1].split()[0].rstrip(",;"))
+    lbm.ChannelFlow(height=18, width=48, reynolds=largest)
+    with pytest.raises(ValueError):
+        lbm.ChannelFlow(height=18, width=48, reynolds=1.01 * largest)
 
 
 def test_the_parabola_recovers_downstream_of_an_obstacle():
@@ -180,6 +219,64 @@ def test_a_batch_gives_the_same_fields_as_each_geometry_alone():
         assert batch.steps[index] == alone.steps[0]
         np.testing.assert_allclose(batch.ux[index], alone.ux[0], atol=1e-6)
     assert len(set(batch.steps)) > 1, "geometries converge after different numbers of steps"
+
+
+def _past_the_guard(flow: lbm.ChannelFlow, reynolds: float) -> lbm.ChannelFlow:
+    """The same set-up at a Reynolds number the guard refuses: tau just above 1/2, unstable."""
+    object.__setattr__(flow, "reynolds", reynolds)
+    return flow
+
+
+@pytest.mark.fault
+def test_a_diverging_run_raises_and_names_the_geometries_that_blew_up():
+    flow = _past_the_guard(lbm.ChannelFlow(height=12, width=24, reynolds=2.0, u_max=0.15), 1e3)
+    obstacles = np.zeros((3, flow.height, flow.width), dtype=bool)
+    obstacles[2, 4:8, 6:9] = True  # the two empty channels settle; the obstacle's flow blows up
+    options = {"batch_size": 2, "check_every": 50, "tolerance": 1e-3, "max_steps": 5000}
+    with pytest.raises(FloatingPointError) as diverged:
+        lbm.solve_steady(obstacles, flow, **options)
+    message = str(diverged.value)
+    assert diverged.value.geometries == [2], "the index in the caller's batch, not the slot"
+    assert "geometries [2]" in message and "of 3" in message
+    assert f"tau = {flow.tau:.6g}" in message and "lower reynolds" in message
+    assert diverged.value.steps > 0 and f"after {diverged.value.steps} steps" in message
+
+
+@pytest.mark.fault
+def test_a_non_finite_population_is_caught_where_the_velocity_does_not_show_it(monkeypatch):
+    make_stepper = lbm._make_stepper
+
+    def poisoned_stepper(*args, **kwargs):
+        stepper = make_stepper(*args, **kwargs)
+        step, calls = stepper.step, itertools.count(1)
+
+        def step_then_poison(f):
+            f = step(f)
+            if next(calls) == 200:  # the last step: the geometries end there (max_steps)
+                f[1, 0, 8, 30] = float("inf")  # the rest population: it carries no momentum
+            return f
+
+        stepper.step = step_then_poison
+        return stepper
+
+    monkeypatch.setattr(lbm, "_make_stepper", poisoned_stepper)
+    obstacles = np.stack([_disc(SMALL, 16, 3), _disc(SMALL, 16, 4)])
+    with pytest.raises(FloatingPointError, match=r"geometries \[1\] of 2"):
+        lbm.solve_steady(obstacles, SMALL, max_steps=200, check_every=100, tolerance=1e-9)
+
+
+def test_mlups_count_only_the_geometries_still_running():
+    # an empty channel settles in 100 steps, the large disc after hundreds more: meanwhile the
+    # finished slots are stepped but do no useful work
+    obstacles = np.stack([_empty(SMALL)[0], _disc(SMALL, 16, 6), _empty(SMALL)[0]])
+    solution = lbm.solve_steady(obstacles, SMALL, batch_size=2, tolerance=1e-3, check_every=50)
+    assert solution.converged.all()
+    assert 4 * solution.steps[[0, 2]].max() <= solution.steps[1], "finish at different times"
+    cells = SMALL.height * SMALL.width
+    slots = 2  # the first step of each slot builds the stepper and is timed apart
+    counted = (int(solution.steps.sum()) - slots) * cells
+    assert solution.mlups * solution.seconds * 1e6 == pytest.approx(counted, rel=1e-9)
+    assert solution.lattice_updates == counted
 
 
 def test_the_callers_mask_is_left_as_it_was():
