@@ -11,8 +11,10 @@ results the check cell recorded in ``runs/results/``; the table is also written 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -73,20 +75,28 @@ def run_notebook(
     start = time.perf_counter()
     lines: list[str] = []
     with subprocess.Popen(
-        command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group: the kernel goes with it on a timeout
     ) as process:
-        assert process.stdout is not None
+        # a watchdog, since a hung notebook may print nothing for the loop below to notice
+        watchdog = threading.Timer(timeout_s, os.killpg, (process.pid, signal.SIGKILL))
+        watchdog.start()
         try:
-            for line in process.stdout:
+            for line in process.stdout or ():
                 lines.append(line.rstrip())
                 if echo:
                     print("    " + line, end="", flush=True)
-                if time.perf_counter() - start > timeout_s:
-                    raise subprocess.TimeoutExpired(command, timeout_s)
             exit_code = process.wait()
-        except subprocess.TimeoutExpired:
-            process.kill()
-            return -1, time.perf_counter() - start, f"timed out after {timeout_s:.0f} s"
+        finally:
+            timed_out = not watchdog.is_alive()
+            watchdog.cancel()
+    if timed_out:
+        return -1, time.perf_counter() - start, f"timed out after {timeout_s:.0f} s"
     printed = [line for line in lines if line.strip()]
     return exit_code, time.perf_counter() - start, printed[-1] if printed else ""
 

@@ -273,8 +273,8 @@ def test_mlups_count_only_the_geometries_still_running():
     assert solution.converged.all()
     assert 4 * solution.steps[[0, 2]].max() <= solution.steps[1], "finish at different times"
     cells = SMALL.height * SMALL.width
-    slots = 2  # the first step of each slot builds the stepper and is timed apart
-    counted = (int(solution.steps.sum()) - slots) * cells
+    busy_at_first_step = 2  # the very first step builds the stepper and is timed apart
+    counted = (int(solution.steps.sum()) - busy_at_first_step) * cells
     assert solution.mlups * solution.seconds * 1e6 == pytest.approx(counted, rel=1e-9)
     assert solution.lattice_updates == counted
 

@@ -96,6 +96,18 @@ def test_run_all_tables_times_and_the_results_each_notebook_recorded(isolated_di
     assert "01_good.ipynb" in written
 
 
+@pytest.mark.fault
+def test_a_run_that_hangs_without_output_is_stopped_at_its_timeout(tmp_path):
+    from common import notebook_runs
+
+    hanging = tmp_path / "test_hangs.py"  # the runner runs any pytest target: no kernel needed
+    hanging.write_text("import time\n\n\ndef test_hangs():\n    time.sleep(120)\n")
+    start = time.perf_counter()
+    exit_code, seconds, last_line = notebook_runs.run_notebook(hanging, "smoke", timeout_s=5)
+    assert (exit_code, last_line) == (-1, "timed out after 5 s")
+    assert seconds < 30 and time.perf_counter() - start < 30
+
+
 def test_make_test_full_runs_every_notebook_in_full_mode_one_at_a_time():
     dry_run = subprocess.run(
         ["make", "-n", "test-full"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
