@@ -153,3 +153,33 @@ def fit_torch(
     if live is not None:
         live.close()
     return history
+
+
+def vector_jacobian_product(function: Callable[[Any], Any], x: Any, v: Any) -> np.ndarray:
+    """Return ``v^T J``, J the Jacobian of ``function`` (keras ops) at ``x``, as a NumPy array.
+
+    This is one backward pass (``y.backward(v)`` in PyTorch), run by the framework behind Keras:
+    Keras 3 has no gradient function of its own. ``v`` has the shape of ``function(x)``; the result
+    has the shape of ``x``. Summing ``v * function(x)`` and differentiating gives the same result.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        x_tensor = keras.ops.convert_to_tensor(x).detach().requires_grad_(True)
+        y_tensor = function(x_tensor)
+        weights = keras.ops.convert_to_tensor(v, dtype=y_tensor.dtype)
+        (grad,) = torch.autograd.grad(y_tensor, x_tensor, grad_outputs=weights)
+        return keras.ops.convert_to_numpy(grad)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x_tensor = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x_tensor)
+            y_tensor = function(x_tensor)
+        weights = tf.convert_to_tensor(v, dtype=y_tensor.dtype)
+        return tape.gradient(y_tensor, x_tensor, output_gradients=weights).numpy()
+    raise NotImplementedError(f"Keras backend {backend!r}: use tensorflow or torch.")

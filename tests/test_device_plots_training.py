@@ -251,3 +251,30 @@ def test_epoch_timer_records_one_time_per_epoch_and_a_throughput(capsys):
 def test_epoch_times_summary_needs_an_epoch():
     with pytest.raises(ValueError, match="No epoch"):
         training.EpochTimes(10).summary()
+
+
+VJP_CHECK = """
+import keras, numpy as np
+from common import training
+rng = np.random.default_rng(0)
+matrix = rng.standard_normal((3, 4)).astype("float32")
+x = rng.standard_normal((2, 3)).astype("float32")
+v = rng.standard_normal((2, 4)).astype("float32")
+function = lambda t: keras.ops.sin(keras.ops.matmul(t, keras.ops.convert_to_tensor(matrix)))
+# y_ij = sin(sum_k x_ik M_kj): (v^T J)_ik = sum_j v_ij cos(x M)_ij M_kj
+expected = (v * np.cos(x.astype(float) @ matrix)) @ matrix.T
+result = training.vector_jacobian_product(function, x, v)
+assert result.shape == x.shape, result.shape
+np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-6)  # float32, on the CPU
+print("ok", keras.backend.backend())
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "torch"])
+def test_vector_jacobian_product_matches_the_analytic_backward_pass_on_both_backends(backend):
+    env = {**os.environ, "KERAS_BACKEND": backend, "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(
+        [sys.executable, "-c", VJP_CHECK], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"ok {backend}" in done.stdout
