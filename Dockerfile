@@ -42,7 +42,8 @@ RUN pip install -c constraints-gpu.txt pip \
         "pytest>=8.0" "pytest-xdist>=3.5" "nbval>=0.11" "nbclient>=0.10" "ruff>=0.5"
 
 COPY --chown=learner:learner . .
-RUN pip install -c constraints-gpu.txt --no-deps -e ".[dev]"
+RUN pip install -c constraints-gpu.txt --no-deps -e ".[dev]" \
+    && python -m common lab-settings
 USER learner
 RUN python -m common fetch all \
     && python -m common frames \

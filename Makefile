@@ -16,6 +16,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 .PHONY: lab test test-full gpu-check install lint clean-venv
 
 lab: $(STAMP)
+	@$(VENV_PYTHON) -m common lab-settings > /dev/null
 	@echo "Starting JupyterLab: open http://localhost:$(PORT)/lab/tree/Start_Here.ipynb$(if $(JUPYTER_TOKEN),?token=$(JUPYTER_TOKEN),) (the token is printed below if you did not set JUPYTER_TOKEN)"
 	$(VENV)/bin/jupyter lab --no-browser $(ROOT_FLAG) --ip=$(LAB_IP) --port=$(PORT) --ServerApp.port_retries=0 \
 		--ServerApp.default_url=/lab/tree/Start_Here.ipynb --notebook-dir=.

@@ -1,9 +1,9 @@
 """Command line: ``python -m common doctor [--gpu]``, ``fetch NAME... | all``, ``flows``,
-``frames``, ``run-notebooks``
+``frames``, ``run-notebooks``, ``lab-settings``
 
 ``doctor --gpu`` (``make gpu-check``) proves the GPU path: see :mod:`common.gpu_check`.
 ``run-notebooks`` (``make test-full``) runs every notebook in full mode: see
-:mod:`common.notebook_runs`.
+:mod:`common.notebook_runs`. ``lab-settings`` (``make lab``): see :mod:`common.lab_settings`.
 """
 
 from __future__ import annotations
@@ -171,7 +171,17 @@ def main(argv: list[str] | None = None) -> int:
         "notebooks", nargs="*", type=Path, help="notebook files (default: all, in teaching order)"
     )
     runs_parser.add_argument("--mode", choices=mode.MODES, default="full", help="default: full")
+    commands.add_parser(
+        "lab-settings",
+        help="JupyterLab defaults for learners: no news pop-up, kernels start, no *.egg-info",
+    )
     args = parser.parse_args(argv)
+    if args.command == "lab-settings":
+        from common import lab_settings
+
+        for path in lab_settings.write():
+            print(f"wrote {path}")
+        return 0
     if args.command == "run-notebooks":
         from common import notebook_runs
 
