@@ -11,9 +11,10 @@ VENV_PYTHON := $(VENV)/bin/python
 CONSTRAINTS := $(if $(GPU),constraints-gpu.txt,constraints.txt)
 GPU_EXTRA := $(if $(GPU),"tensorflow[and-cuda]",)
 STAMP := $(VENV)/.installed-$(if $(GPU),gpu,cpu)
+BROWSER_STAMP := $(VENV)/.installed-browser
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test test-full gpu-check install lint clean-venv
+.PHONY: lab test test-browser test-full gpu-check install lint clean-venv
 
 lab: $(STAMP)
 	@$(VENV_PYTHON) -m common lab-settings > /dev/null
@@ -23,7 +24,13 @@ lab: $(STAMP)
 
 # Two test workers share the cores: one math thread each, or PyTorch's threads spin against each other
 test: $(STAMP)
-	OMP_NUM_THREADS=1 BOOTCAMP_MODE=smoke $(VENV_PYTHON) -m pytest -n 2 --dist loadfile
+	OMP_NUM_THREADS=1 BOOTCAMP_MODE=smoke $(VENV_PYTHON) -m pytest -n 2 --dist loadfile -m "not browser"
+
+# The learner's path in a real browser: JupyterLab as `make lab` starts it, Start_Here and 06_mnist
+# run from the Run menu in headless Chromium (Debian's chromium package; skipped with a hint if it
+# is missing), driven by Playwright. Screenshots in runs/browser/.
+test-browser: $(BROWSER_STAMP)
+	BOOTCAMP_MODE=smoke $(VENV_PYTHON) -m pytest -p no:xdist -m browser tests/test_browser.py
 
 # Every notebook in full mode, one at a time, with the runner of make test (an instructor's check
 # before a class; hours on a laptop CPU): a table of times and key results at the end, also written
@@ -49,6 +56,10 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) | $(VENV_PYTHON)
 	$(VENV_PYTHON) -m pip install --quiet -c $(CONSTRAINTS) pip -e ".[dev]" $(GPU_EXTRA)
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
+
+$(BROWSER_STAMP): $(STAMP)
+	$(VENV_PYTHON) -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev,browser]"
+	touch $(BROWSER_STAMP)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -20,7 +20,7 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@pytest.fixture()
+@pytest.fixture(scope="session")
 def shared_mirror() -> Path:
     """The offline mirror of the real data sets (CI sets BOOTCAMP_DATA_MIRROR); skip without it."""
     candidates = [Path(MIRROR_AT_START)] if MIRROR_AT_START else []
