@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,3 +34,32 @@ def shared_mirror() -> Path:
         if (candidate / "mnist").is_dir():
             return candidate.resolve()
     pytest.skip("no offline data mirror (set BOOTCAMP_DATA_MIRROR)")
+
+
+def free_port() -> int:
+    """A TCP port on localhost that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def make_lab(port: int, env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen]:
+    """Run `make lab PORT=port` with env, its output in log_path; stop its process group after."""
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            ["make", "lab", f"PORT={port}"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield process
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)

@@ -10,9 +10,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from common import paths
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, free_port, make_lab
 
 pytestmark = pytest.mark.browser
 
@@ -70,9 +67,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, shared_mirror: Path) -> Iterat
         path = tmp / "settings" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(content))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     # the learner's kernel draws inline: drop the Agg backend that the test session sets
     env = {name: value for name, value in os.environ.items() if name != "MPLBACKEND"} | {
         "JUPYTER_TOKEN": TOKEN,
@@ -82,33 +77,18 @@ def lab(tmp_path_factory: pytest.TempPathFactory, shared_mirror: Path) -> Iterat
         "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
     }
     log_path = tmp / "lab.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            ["make", "lab", f"PORT={port}"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=5)
-                    break
-                except (urllib.error.URLError, ConnectionError, TimeoutError):
-                    if time.monotonic() > deadline or process.poll() is not None:
-                        pytest.fail(f"JupyterLab did not start:\n{log_path.read_text()[-3000:]}")
-                    time.sleep(1)
-            yield base
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
+    base = f"http://127.0.0.1:{port}"
+    with make_lab(port, env, log_path) as process:
+        deadline = time.monotonic() + 120
+        while True:
             try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=5)
+                break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if time.monotonic() > deadline or process.poll() is not None:
+                    pytest.fail(f"JupyterLab did not start:\n{log_path.read_text()[-3000:]}")
+                time.sleep(1)
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -136,9 +116,22 @@ def _run_all_in_browser(browser: object, base: str, notebook: str, timeout_s: fl
         page.wait_for_selector(
             ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000
         )
+        cells = json.loads((REPO_ROOT / notebook).read_text())["cells"]
+        num_markdown = sum(cell["cell_type"] == "markdown" for cell in cells)
+        page.wait_for_function(  # every cell attached and every markdown cell rendered
+            """([numCells, numMarkdown]) =>
+                document.querySelectorAll('.jp-Notebook .jp-Cell').length === numCells
+                && document.querySelectorAll('.jp-Notebook .jp-RenderedMarkdown').length
+                    === numMarkdown""",
+            arg=[len(cells), num_markdown],
+            timeout=60_000,
+        )
         opened = {
-            "dialogs": page.locator(".jp-Dialog").count(),
+            "dialogs": page.locator(".jp-Dialog").all_inner_texts(),
             "toasts": page.locator(".Toastify__toast").all_inner_texts(),
+            "solutions": page.locator(".jp-Notebook details").count(),
+            "open_solutions": page.locator(".jp-Notebook details[open]").count(),
+            "hidden_inputs": page.locator(".jp-Notebook .jp-InputPlaceholder").count(),
         }
         page.screenshot(path=shots / f"{stem}-opened.png")
         page.click("li.lm-MenuBar-item:has-text('Run')")
@@ -158,6 +151,7 @@ def _run_all_in_browser(browser: object, base: str, notebook: str, timeout_s: fl
         }
         page.keyboard.press("Control+End")
         page.screenshot(path=shots / f"{stem}-ran.png")
+        (shots / f"{stem}-report.json").write_text(json.dumps(report, indent=1))
         return report
     finally:
         page.close()
@@ -171,11 +165,13 @@ def test_start_here_runs_in_the_browser_without_a_dialog_an_error_or_a_pop_up(la
     notebook = REPO_ROOT / "Start_Here.ipynb"
     before = _digest(notebook)
     report = _run_all_in_browser(browser, lab, "Start_Here.ipynb", timeout_s=300)
-    assert report["dialogs"] == 0, "a dialog (kernel choice?) greeted the learner"
+    summary = {key: value for key, value in report.items() if key != "outputs"}
+    assert not report["dialogs"], f"a dialog greeted the learner: {summary}"
+    assert report["solutions"] >= 1 and report["open_solutions"] == 0, summary
     assert not [t for t in report["toasts"] if "news" in t.lower()], report["toasts"]
-    assert not report["tracebacks"] and not report["not_run"], report["tracebacks"]
+    assert not report["tracebacks"] and not report["not_run"], summary
     assert any("Your environment is ready" in text for text in report["outputs"])
-    assert report["images"] >= 1, "no figure rendered"
+    assert report["images"] >= 1, f"no figure rendered: {summary}"
     assert _digest(notebook) == before, "running in the browser must not save the notebook"
 
 
@@ -183,8 +179,12 @@ def test_mnist_lesson_trains_in_the_browser_with_live_plot_and_progress_bar(lab,
     notebook = REPO_ROOT / "intro_to_dl" / "06_mnist.ipynb"
     before = _digest(notebook)
     report = _run_all_in_browser(browser, lab, "intro_to_dl/06_mnist.ipynb", timeout_s=900)
-    assert not report["tracebacks"] and not report["not_run"], report["tracebacks"]
+    summary = {key: value for key, value in report.items() if key != "outputs"}
+    assert not report["dialogs"], f"a dialog greeted the learner: {summary}"
+    assert not report["tracebacks"] and not report["not_run"], summary
     assert report["images"] >= 3, f"only {report['images']} figures rendered"
+    assert report["hidden_inputs"] >= 4, "the four worked answers must open collapsed"
+    assert report["solutions"] >= 4 and report["open_solutions"] == 0, "discussions show at once"
     assert report["progress_bars"] >= 1, "no tqdm progress bar rendered as a widget"
     assert _digest(notebook) == before, "running in the browser must not save the notebook"
 

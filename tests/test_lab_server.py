@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -16,28 +14,13 @@ import psutil
 import pytest
 
 from common import lab_settings
-from tests.conftest import REPO_ROOT
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import REPO_ROOT, free_port, make_lab
 
 
 @pytest.mark.server
 def test_make_lab_serves_start_here(tmp_path):
-    port, token = _free_port(), "bootcamp-test-token"
+    port, token = free_port(), "bootcamp-test-token"
     env = os.environ | {"JUPYTER_TOKEN": token, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
-    log = (tmp_path / "lab.log").open("w")
-    process = subprocess.Popen(
-        ["make", "lab", f"PORT={port}"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
     base = f"http://127.0.0.1:{port}"
     url = f"{base}/lab/tree/Start_Here.ipynb?token={token}"
     status = None
@@ -45,7 +28,7 @@ def test_make_lab_serves_start_here(tmp_path):
     listening: set[str] = set()
     lab_defaults: dict[str, object] = {}
     listed: list[str] = []
-    try:
+    with make_lab(port, env, tmp_path / "lab.log") as process:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and process.poll() is None:
             try:
@@ -75,13 +58,6 @@ def test_make_lab_serves_start_here(tmp_path):
                 for connection in psutil.net_connections(kind="inet")
                 if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port
             }
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
     output = (tmp_path / "lab.log").read_text()
     assert status == 200, f"JupyterLab did not answer 200 on {url}:\n{output[-3000:]}"
     assert f"localhost:{port}/lab/tree/Start_Here.ipynb" in output, "make lab prints the URL"
