@@ -116,6 +116,12 @@ def _run_all_in_browser(browser: object, base: str, notebook: str, timeout_s: fl
         page.wait_for_selector(
             ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000
         )
+        page.wait_for_function(  # the status bar says the kernel is ready (the first start of
+            # a kernel on a fresh install takes a while; Run All before that runs nothing)
+            """() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]
+                .some(item => item.textContent.trim().endsWith('| Idle'))""",
+            timeout=180_000,
+        )
         cells = json.loads((REPO_ROOT / notebook).read_text())["cells"]
         num_markdown = sum(cell["cell_type"] == "markdown" for cell in cells)
         page.wait_for_function(  # every cell attached and every markdown cell rendered
