@@ -1,6 +1,7 @@
 """Pytest set-up shared by the unit tests and the notebook runs (nbval).
 
-Notebooks run in smoke mode unless BOOTCAMP_MODE is set, and each notebook's kernel is told its own
+Notebooks run in smoke mode unless BOOTCAMP_MODE is set, with their exercise cells (which *Run All*
+skips for a learner) unless BOOTCAMP_EXERCISES=0, and each notebook's kernel is told its own
 name (BOOTCAMP_NOTEBOOK) so that ``common.results.record`` writes to the right file.
 
 nbval reads a cell's output only after the cell has finished. The kernel publishes output on a ZMQ
@@ -74,6 +75,7 @@ nbval_kernel.RunningKernel.get_message = _get_message_from_backlog
 
 os.environ.setdefault("BOOTCAMP_MODE", "smoke")
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("BOOTCAMP_EXERCISES", "1")  # the tests run every exercise's worked solution
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -1,4 +1,4 @@
-"""Speed of the lattice-Boltzmann step (``common.lbm``) in million lattice updates per second.
+"""Speed of the lattice-Boltzmann step (``common.cfd.lbm``) in million lattice updates per second.
 
 Usage: ``.venv/bin/python benchmarks/lbm.py [--batch-sizes 1 4 16 32] [--steps 300]
 [--grid lesson|original] [--lbmpy-steps 1000]``
@@ -20,7 +20,7 @@ import os
 import lbm_lbmpy  # benchmarks/lbm_lbmpy.py, next to this script
 import torch
 
-from common import flow_data, lbm, shapes
+from common.cfd import flow_data, lbm, shapes
 
 GRIDS = {"lesson": flow_data.LESSON_GRID, "original": flow_data.ORIGINAL_GRID}
 

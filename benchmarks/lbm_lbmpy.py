@@ -28,7 +28,7 @@ import time
 import numpy as np
 import torch
 
-from common import flow_data, lbm, lbm_generated, shapes
+from common.cfd import flow_data, lbm, lbm_generated, shapes
 
 LESSON_BATCH, LESSON_GRID = 16, flow_data.LESSON_GRID
 

@@ -92,7 +92,7 @@ def fetch(names: list[str]) -> int:
 
 def flows(splits: list[str], smoke: bool, original_grid: bool = False) -> int:
     """Generate (or find cached) the CFD lab's steady-flow data sets; return 0 on success."""
-    from common import flow_data
+    from common.cfd import flow_data
 
     recipe = flow_data.LESSON_SMOKE if smoke else flow_data.LESSON_FULL
     if original_grid:

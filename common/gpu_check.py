@@ -247,7 +247,7 @@ def mixed_precision_outputs_float32(context: Context) -> CheckResult:
     """Under mixed_float16 the notebooks' models compute in float16 and output float32."""
     import keras
 
-    from common import flow_models
+    from common.cfd import flow_models
     from common.cyclone import models as cyclone_models
 
     name = "mixed precision: float16 inside, float32 out"
@@ -289,7 +289,7 @@ def mixed_precision_outputs_float32(context: Context) -> CheckResult:
 
 
 def _lbm_case(batch: int) -> tuple[np.ndarray, Any]:
-    from common import flow_data, shapes
+    from common.cfd import flow_data, shapes
 
     obstacles = shapes.random_obstacles(batch, *flow_data.LESSON_GRID, seed=batch)
     return obstacles, flow_data.channel_for(flow_data.LESSON_GRID)
@@ -297,7 +297,7 @@ def _lbm_case(batch: int) -> tuple[np.ndarray, Any]:
 
 def compiled_lbm_step(context: Context) -> CheckResult:
     """torch.compile's LBM step runs on the GPU (no fallback) and matches the eager step."""
-    from common import lbm
+    from common.cfd import lbm
 
     name = "compiled LBM step on " + ("CUDA" if context.gpu else "the CPU")
     obstacles, flow = _lbm_case(4)
@@ -321,7 +321,7 @@ def compiled_lbm_step(context: Context) -> CheckResult:
 
 def lbm_roofline(context: Context) -> CheckResult:
     """MLUPS of the fastest step on 32 lesson geometries, against the copy bandwidth."""
-    from common import lbm
+    from common.cfd import lbm
 
     obstacles, flow = _lbm_case(32)
     step = lbm.fast_step()

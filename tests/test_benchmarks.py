@@ -28,7 +28,7 @@ def test_the_lbm_benchmark_loads_and_its_bandwidth_probe_runs_without_preloaded_
     lbm_benchmark = _load("lbm")
     assert set(lbm_benchmark.GRIDS) == {"lesson", "original"}
     probe = (
-        "from common import lbm; bandwidth = lbm.copy_bandwidth('cpu', megabytes=8); "
+        "from common.cfd import lbm; bandwidth = lbm.copy_bandwidth('cpu', megabytes=8); "
         "assert 0.1 < bandwidth < 10_000, bandwidth"
     )
     subprocess.run([sys.executable, "-c", probe], check=True, cwd=REPO_ROOT, timeout=120)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from common import paths
+from common import exercises, paths
 from tests.conftest import REPO_ROOT, free_port, make_lab
 
 pytestmark = pytest.mark.browser
@@ -68,8 +68,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory, shared_mirror: Path) -> Iterat
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(content))
     port = free_port()
-    # the learner's kernel draws inline: drop the Agg backend that the test session sets
-    env = {name: value for name, value in os.environ.items() if name != "MPLBACKEND"} | {
+    # the learner's kernel draws inline and skips the exercises: drop what the test session sets
+    env = {
+        name: value for name, value in os.environ.items()
+        if name not in ("MPLBACKEND", exercises.EXERCISES_ENV)
+    } | {
         "JUPYTER_TOKEN": TOKEN,
         "BOOTCAMP_MODE": "smoke",
         "BOOTCAMP_DATA_MIRROR": str(shared_mirror),
@@ -192,6 +195,8 @@ def test_mnist_lesson_trains_in_the_browser_with_live_plot_and_progress_bar(lab,
     assert report["hidden_inputs"] >= 4, "the four worked answers must open collapsed"
     assert report["solutions"] >= 4 and report["open_solutions"] == 0, "discussions show at once"
     assert report["progress_bars"] >= 1, "no tqdm progress bar rendered as a widget"
+    skipped = [text for text in report["outputs"] if exercises.SKIPPED_MESSAGE in text]
+    assert len(skipped) == 4, f"Run All must skip the four exercises, skipped {len(skipped)}"
     assert _digest(notebook) == before, "running in the browser must not save the notebook"
 
 

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from common import flow_data, flow_models, shapes
+from common.cfd import flow_data, flow_models, shapes
 
 GRID = (16, 32)
 

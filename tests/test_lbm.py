@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from common import flow_data, lbm, shapes
+from common.cfd import flow_data, lbm, shapes
 
 # a small, viscous channel (tau = 0.9) converges in a few thousand steps, so the tests stay fast
 SMALL = lbm.ChannelFlow(height=18, width=48, reynolds=2.0, u_max=0.1)
@@ -162,7 +162,7 @@ def test_the_generated_kernels_step_the_lessons_geometries_as_the_pytorch_step_d
 
 
 def test_a_generated_step_that_cannot_be_built_falls_back_loudly_and_is_recorded(monkeypatch):
-    from common import lbm_generated
+    from common.cfd import lbm_generated
 
     def no_compiler(*args, **kwargs):
         raise RuntimeError("no C compiler")

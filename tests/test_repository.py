@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -206,3 +208,52 @@ def test_start_here_links_point_to_files_that_exist():
     assert local, "the agenda links to the notebooks"
     for link in local:
         assert (REPO_ROOT / link).exists(), f"Start_Here links to a missing file: {link}"
+
+
+def _is_exercise_cell(cell: dict) -> bool:
+    return cell["cell_type"] == "code" and _source(cell).startswith("%%exercise\n")
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=_ids(LESSONS))
+def test_exercise_solutions_are_collapsed_and_skipped_by_run_all(path):
+    cells = _cells(path)
+    markdown = [_source(cell) for cell in cells if cell["cell_type"] == "markdown"]
+    heading = next(
+        index for index, cell in enumerate(cells)
+        if cell["cell_type"] == "markdown"
+        and re.search(r"^#+ .*Exercises", _source(cell), flags=re.MULTILINE)
+    )
+    for index, cell in enumerate(cells):
+        hidden = cell["metadata"].get("jupyter", {}).get("source_hidden", False)
+        if cell["cell_type"] == "code" and hidden:
+            assert _is_exercise_cell(cell), f"cell {index}: a collapsed solution starts %%exercise"
+        if _is_exercise_cell(cell):
+            assert index > heading, f"cell {index}: an exercise cell before the Exercises heading"
+        if cell["cell_type"] == "markdown" and index and _is_exercise_cell(cells[index - 1]):
+            text = _source(cell).lstrip()
+            assert text.startswith(("<details>", "**", "#")), (
+                f"cell {index}: the text after a worked solution is its discussion, so it belongs "
+                f"in a collapsed <details> block: {text[:70]!r}"
+            )
+    assert any(_is_exercise_cell(cell) for cell in cells), "no exercise cell to run in the tests"
+    first_code = next(_source(cell) for cell in cells if cell["cell_type"] == "code")
+    assert "RUN_EXERCISES = exercises.setup()" in first_code, "the flag sits with the parameters"
+    assert all("<details open" not in text for text in markdown), "a discussion opens expanded"
+
+
+def test_ruff_passes_with_the_exercise_cells_read_as_python(tmp_path):
+    # ruff skips cells that start with a cell magic; lint copies with the magic line removed
+    for path in LESSONS:
+        notebook = json.loads(path.read_text())
+        for cell in notebook["cells"]:
+            if _is_exercise_cell(cell):
+                cell["source"] = _source(cell).removeprefix("%%exercise\n")
+        copy = tmp_path / path.relative_to(REPO_ROOT)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(json.dumps(notebook))
+    ruff = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "--config",
+         str(REPO_ROOT / "pyproject.toml"), "."],
+        cwd=tmp_path, capture_output=True, text=True,
+    )
+    assert ruff.returncode == 0, ruff.stdout[-3000:] + ruff.stderr[-1000:]

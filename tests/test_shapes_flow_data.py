@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common import flow_data, lbm, shapes
+from common.cfd import flow_data, lbm, shapes
 
 TINY_GRID = (20, 48)
 

@@ -1,13 +1,13 @@
 """Steady-flow data sets made by the project's own solver: generate, cache under ``data/``, load.
 
 A sample is an obstacle in a channel (its boolean mask and signed distance function) and the
-converged velocity field (ux, uy) around it, from :func:`common.lbm.solve_steady`. A data set is
+converged velocity field (ux, uy) around it, from :func:`common.cfd.lbm.solve_steady`. A data set is
 fixed by its recipe (:func:`dataset_recipe`): the shapes (family, number, seed, grid), the channel
 and the solver's options, the versions of the shape generator and the solver, and their code. It is
 cached as ``data/cfd/<family>-<grid>-re<Re>-n<N>-seed<seed>-<hash of the recipe>.npz`` with the
 metadata (the recipe among it) and per-sample steps and residuals, and generated on first use; a
 cached file that cannot be read or whose recipe differs is generated again. Importing this module
-imports PyTorch (through ``common.lbm``); nothing else happens at import.
+imports PyTorch (through ``common.cfd.lbm``); nothing else happens at import.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from common import lbm, paths, shapes
+from common import paths
+from common.cfd import lbm, shapes
 
 # The lesson's grid on every device: its data, thresholds and texts are calibrated on it. The finer
 # grid of Guo et al. (2016) and the original lab is an explicit option (refined), not a GPU default.

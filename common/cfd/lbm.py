@@ -22,7 +22,7 @@ velocity downstream rises by the same factor.
 One tensor holds many geometries at once, ``f`` of shape ``(batch, 9, height, width)``, on the CPU
 or a CUDA GPU. The time step runs as written here ("eager"), through ``torch.compile``
 ("compiled"), or, on the CPU, as C kernels that pystencils generates from the same formulas
-("generated", :mod:`common.lbm_generated`). Importing this module imports PyTorch; nothing else
+("generated", :mod:`common.cfd.lbm_generated`). Importing this module imports PyTorch; nothing else
 happens at import.
 """
 
@@ -51,7 +51,8 @@ EQUILIBRIA = ("incompressible", "standard")
 TAU_RANGE = (0.51, 3.0)
 MAX_U_MAX = 0.15  # Mach 0.26
 # How the time step runs: the PyTorch step as written, the same step through torch.compile, or the
-# fused C kernels that pystencils generates from the same formulas (CPU only, common.lbm_generated).
+# fused C kernels that pystencils generates from the same formulas (CPU only, see
+# common.cfd.lbm_generated).
 STEPS = ("eager", "compiled", "generated")
 
 
@@ -675,7 +676,7 @@ def copy_bandwidth(device: str | torch.device | None = None, megabytes: int = 51
 def fast_step(device: str | torch.device | None = None) -> str:
     """The fastest step for a device: the generated kernels on a CPU where pystencils is
     installed, else the compiled PyTorch step."""
-    from common import lbm_generated
+    from common.cfd import lbm_generated
 
     device = torch.device(device) if device is not None else _default_device()
     return "generated" if device.type == "cpu" and lbm_generated.available() else "compiled"
@@ -692,7 +693,7 @@ def _make_stepper(
             raise ValueError("The generated kernels run on the CPU; use step='compiled' on a GPU.")
         if link_fraction is not None:
             raise ValueError("Interpolated walls (link_fraction) need step='eager' or 'compiled'.")
-        from common import lbm_generated
+        from common.cfd import lbm_generated
 
         stepper = lbm_generated.try_stepper(solid, flow)
         if stepper is not None:

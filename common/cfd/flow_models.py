@@ -266,7 +266,7 @@ def predict_fields(model: keras.Model, inputs: np.ndarray, batch_size: int = 32)
 
 def relative_errors(model: keras.Model, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Per-sample relative L2 error of the model's velocity field (see flow_data)."""
-    from common.flow_data import relative_l2_error
+    from common.cfd.flow_data import relative_l2_error
 
     return relative_l2_error(predict_fields(model, inputs), targets)
 
@@ -311,7 +311,7 @@ def measure_speedup(
     progress: bool = True,
 ) -> Speedup:
     """Re-solve the first ``num_flows`` geometries of a FlowDataset and time the model on them."""
-    from common import flow_data, lbm
+    from common.cfd import flow_data, lbm
 
     flows = dataset.subset(slice(None, num_flows))
     flow = flow_data.channel_for(flows.obstacles.shape[1:], flows.metadata["reynolds"])
