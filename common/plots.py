@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import ticker
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 STYLE: dict[str, Any] = {
@@ -292,6 +294,170 @@ def flow_prediction(
     fig.suptitle(title or f"Relative L2 error {relative:.1%}")
     fig.tight_layout()
     return fig
+
+
+@styled
+def neuron_diagram(
+    inputs: Sequence[float],
+    weights: Sequence[float],
+    bias: float,
+    activation: str,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Draw one neuron: weighted inputs into a sum with a bias, then the activation and output."""
+    if len(inputs) != len(weights):
+        raise ValueError(
+            f"A neuron needs one weight per input: got {len(inputs)} inputs and "
+            f"{len(weights)} weights."
+        )
+    num_inputs = len(inputs)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.0, max(4.0, 1.4 * num_inputs)))
+    else:
+        fig = ax.figure
+    centre = float(num_inputs)  # the summing node sits level with the middle input
+    heights = [centre + 2.0 * ((num_inputs - 1) / 2 - j) for j in range(num_inputs)]
+    arrow = {"arrowstyle": "->"}
+    for j, (value, weight, height) in enumerate(zip(inputs, weights, heights, strict=True)):
+        ax.add_patch(plt.Circle((1, height), 0.55, color="tab:blue", alpha=0.25))
+        ax.text(1, height, f"$x_{{{j + 1}}}$ = {value:g}", ha="center", va="center", fontsize=9)
+        ax.annotate("", xy=(4.4, centre), xytext=(1.6, height), arrowprops=arrow)
+        ax.text(
+            3.0,
+            (height + centre) / 2,
+            f"$w_{{{j + 1}}}$ = {weight:g}",
+            ha="center",
+            va="center",
+            fontsize=9,
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 1},
+        )
+    ax.add_patch(plt.Circle((5, centre), 0.6, color="tab:orange", alpha=0.3))
+    ax.text(5, centre, r"$\Sigma$", ha="center", va="center", fontsize=16)
+    ax.annotate(
+        f"b = {bias:g}",
+        xy=(5, centre + 0.6),
+        xytext=(5, centre + 2.2),
+        ha="center",
+        arrowprops=arrow,
+    )
+    ax.annotate("", xy=(6.7, centre), xytext=(5.6, centre), arrowprops=arrow)
+    ax.text(6.15, centre + 0.25, "z", ha="center")
+    ax.add_patch(plt.Rectangle((6.7, centre - 0.6), 1.6, 1.2, color="tab:green", alpha=0.3))
+    ax.text(7.5, centre, rf"$\varphi$ = {activation}", ha="center", va="center", fontsize=9)
+    ax.annotate("", xy=(9.5, centre), xytext=(8.3, centre), arrowprops=arrow)
+    ax.text(9.8, centre, "y", va="center", fontsize=12)
+    bottom = min(heights[-1] - 1.0, centre - 1.0)
+    top = max(heights[0] + 1.2, centre + 2.6)
+    ax.set(xlim=(0, 10.5), ylim=(bottom, top), aspect="equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+@styled
+def loss_curves_loglog(
+    history: Any,
+    floor: float | None = None,
+    floor_label: str = "noise floor",
+    xlabel: str = "epoch",
+    ylabel: str = "loss",
+    title: str | None = "Loss curves",
+    ax: Axes | None = None,
+) -> Figure:
+    """Plot training and validation loss per epoch on log-log axes, with an optional floor line."""
+    history_dict = _history_dict(history)
+    if not history_dict.get("loss") and not history_dict.get("val_loss"):
+        raise ValueError(
+            f"The history has no 'loss' or 'val_loss' values (keys: {sorted(history_dict)})."
+        )
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    else:
+        fig = ax.figure
+    for key, label in (("loss", "train"), ("val_loss", "validation")):
+        values = history_dict.get(key)
+        if values:
+            ax.plot(np.arange(1, len(values) + 1), values, label=label)
+    if floor is not None:
+        ax.axhline(floor, color="k", ls=":", label=floor_label)
+    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    return fig
+
+
+@styled
+def fit_and_loss_curves(
+    history: Any,
+    x: np.ndarray,
+    truth: np.ndarray,
+    prediction: np.ndarray,
+    x_data: np.ndarray,
+    y_data: np.ndarray,
+    floor: float | None = None,
+    *,
+    floor_label: str = "noise floor",
+    truth_label: str = "truth",
+    model_label: str = "model",
+    xlabel: str = "x",
+    ylabel: str = "y",
+    loss_xlabel: str = "epoch",
+    loss_ylabel: str = "loss",
+    ylim: tuple[float, float] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Loss curves (left, log-log) and a 1D fit against the truth and its training data (right)."""
+    fig, (ax_loss, ax_fit) = plt.subplots(1, 2, figsize=(12.0, 4.0))
+    loss_curves_loglog(history, floor, floor_label, loss_xlabel, loss_ylabel, ax=ax_loss)
+    few = len(x_data) < 50  # a small training set is drawn with large markers
+    ax_fit.scatter(
+        x_data,
+        y_data,
+        s=40 if few else 10,
+        alpha=1.0 if few else 0.4,
+        zorder=3,
+        color="tab:orange" if few else "tab:gray",
+        edgecolor="k" if few else "none",
+        label=f"training data ({len(x_data)})",
+    )
+    ax_fit.plot(x, truth, "k--", label=truth_label)
+    ax_fit.plot(x, prediction, color="tab:red", label=model_label)
+    ax_fit.set(xlabel=xlabel, ylabel=ylabel, title="Fitted curve")
+    if ylim is not None:
+        ax_fit.set_ylim(ylim)
+    ax_fit.legend(loc="upper right", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _plain_number(value: float, _position: int | None = None) -> str:
+    """12,000 for whole numbers, 0.5 or 2.5 otherwise: never 1.2e4 for a tick of a plot."""
+    if abs(value) >= 1 and float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,g}"
+
+
+def plain_number_ticks(
+    ax: Axes, axis: str = "x", log: bool = False, subs: Sequence[float] = (1.0, 2.0, 5.0)
+) -> Axes:
+    """Label an axis with plain numbers (12,000, 0.5); ``log``: log scale, ticks at subs × 10^k."""
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}.")
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    if log:  # set the scale first: it resets the locators and formatters
+        if axis == "x":
+            ax.set_xscale("log")
+        else:
+            ax.set_yscale("log")
+        target.set_major_locator(ticker.LogLocator(subs=subs))
+        target.set_minor_formatter(ticker.NullFormatter())
+    target.set_major_formatter(ticker.FuncFormatter(_plain_number))
+    return ax
 
 
 def _in_notebook() -> bool:

@@ -113,6 +113,11 @@ def test_plots_keep_a_learners_own_matplotlib_settings():
             plots.flow_prediction(
                 np.zeros((8, 16), bool), rng.normal(size=(8, 16, 2)), rng.normal(size=(8, 16, 2))
             ),
+            plots.neuron_diagram([1.0, 2.0], [0.5, -0.5], 0.1, "tanh"),
+            plots.loss_curves_loglog({"loss": [1.0, 0.5], "val_loss": [1.1, 0.6]}, floor=0.1),
+            plots.fit_and_loss_curves(
+                {"loss": [1.0, 0.5]}, np.arange(4), np.arange(4), np.arange(4), [0, 1], [0, 1]
+            ),
         ]
         live = plots.LivePlot()
         live.update(1, loss=1.0)
@@ -123,6 +128,94 @@ def test_plots_keep_a_learners_own_matplotlib_settings():
     assert figures[0].axes[0].xaxis.get_gridlines()[0].get_visible(), "helpers draw in style"
     for figure in [*figures, own]:
         matplotlib.pyplot.close(figure)
+
+
+def test_neuron_diagram_draws_every_input_with_its_weight_the_bias_and_the_activation():
+    figure = plots.neuron_diagram(
+        [0.5, -1.0, 2.0, 3.0], [0.8, 0.2, -0.5, 1.5], 0.1, "ReLU", title="one neuron"
+    )
+    ax = figure.axes[0]
+    texts = [text.get_text() for text in ax.texts]
+    for j, (value, weight) in enumerate(((0.5, 0.8), (-1, 0.2), (2, -0.5), (3, 1.5)), start=1):
+        assert f"$x_{{{j}}}$ = {value:g}" in texts and f"$w_{{{j}}}$ = {weight:g}" in texts
+    assert "b = 0.1" in texts and r"$\varphi$ = ReLU" in texts
+    assert len(ax.patches) == 4 + 2, "a circle per input, the summing node and the activation box"
+    assert ax.get_title() == "one neuron" and not ax.axison
+    _, top = ax.get_ylim()
+    assert all(patch.get_center()[1] < top for patch in ax.patches if hasattr(patch, "get_center"))
+    figure.canvas.draw()
+    matplotlib.pyplot.close(figure)
+
+
+def test_neuron_diagram_draws_on_a_given_axes_and_needs_a_weight_per_input():
+    figure, ax = matplotlib.pyplot.subplots()
+    assert plots.neuron_diagram([1.0], [2.0], 0.0, "tanh", ax=ax) is figure
+    assert len(ax.patches) == 3
+    with pytest.raises(ValueError, match="one weight per input"):
+        plots.neuron_diagram([1.0, 2.0], [1.0], 0.0, "tanh")
+    matplotlib.pyplot.close("all")
+
+
+def test_loss_curves_loglog_draws_train_validation_and_the_floor_on_log_axes():
+    history = {"loss": [1.0, 0.1, 0.01], "val_loss": [1.2, 0.2, 0.05]}
+    figure = plots.loss_curves_loglog(history, floor=0.01, floor_label="noise", ylabel="MSE")
+    ax = figure.axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["train", "validation", "noise"]
+    np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), [1, 2, 3])
+    np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), history["val_loss"])
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert ax.get_ylabel() == "MSE" and ax.get_xlabel() == "epoch"
+    no_floor = plots.loss_curves_loglog({"loss": [1.0, 0.5]}, title=None)
+    assert len(no_floor.axes[0].get_lines()) == 1 and no_floor.axes[0].get_title() == ""
+    with pytest.raises(ValueError, match="no 'loss'"):
+        plots.loss_curves_loglog({"accuracy": [0.5]})
+    matplotlib.pyplot.close("all")
+
+
+def test_fit_and_loss_curves_puts_the_losses_left_and_truth_model_and_data_right():
+    x = np.linspace(0, 1, 50)
+    figure = plots.fit_and_loss_curves(
+        {"loss": [1.0, 0.1], "val_loss": [1.1, 0.2]},
+        x,
+        np.sin(x),
+        np.sin(x) + 0.01,
+        x[:10],
+        np.sin(x[:10]),
+        floor=0.01,
+        truth_label="true signal",
+        model_label="order 5",
+        xlabel="t (s)",
+        ylim=(-2.0, 2.0),
+        title="A fit",
+    )
+    ax_loss, ax_fit = figure.axes
+    assert len(ax_loss.get_lines()) == 3 and ax_loss.get_yscale() == "log"
+    assert [line.get_label() for line in ax_fit.get_lines()] == ["true signal", "order 5"]
+    (data,) = ax_fit.collections
+    assert len(data.get_offsets()) == 10 and data.get_label() == "training data (10)"
+    assert ax_fit.get_ylim() == (-2.0, 2.0) and ax_fit.get_xlabel() == "t (s)"
+    assert figure._suptitle.get_text() == "A fit"
+    matplotlib.pyplot.close(figure)
+
+
+def test_plain_number_ticks_label_linear_and_log_axes_without_exponents():
+    figure, (ax_linear, ax_log) = matplotlib.pyplot.subplots(1, 2)
+    ax_linear.plot([0, 400_000], [0, 1])
+    ax_log.plot([0.5, 300], [0, 1])
+    assert plots.plain_number_ticks(ax_linear) is ax_linear
+    plots.plain_number_ticks(ax_log, log=True)
+    figure.canvas.draw()
+    linear_labels = [label.get_text() for label in ax_linear.get_xticklabels()]
+    log_labels = [label.get_text() for label in ax_log.get_xticklabels()]
+    assert "400,000" in linear_labels and not any("e" in label for label in linear_labels)
+    assert ax_log.get_xscale() == "log"
+    assert {"0.5", "1", "2", "5", "10", "20", "50", "100", "200"} <= set(log_labels)
+    assert not any(label.get_text() for label in ax_log.xaxis.get_minorticklabels())
+    plots.plain_number_ticks(ax_linear, axis="y", log=True)
+    assert ax_linear.get_yscale() == "log" and ax_linear.get_xscale() == "linear"
+    with pytest.raises(ValueError, match="'x' or 'y'"):
+        plots.plain_number_ticks(ax_linear, axis="z")
+    matplotlib.pyplot.close(figure)
 
 
 def test_loss_curves_rejects_what_is_not_a_history():

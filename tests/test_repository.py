@@ -257,3 +257,15 @@ def test_ruff_passes_with_the_exercise_cells_read_as_python(tmp_path):
         cwd=tmp_path, capture_output=True, text=True,
     )
     assert ruff.returncode == 0, ruff.stdout[-3000:] + ruff.stderr[-1000:]
+
+
+def test_every_package_under_common_is_installed():
+    packages = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"
+    ]
+    found = sorted(
+        ".".join(init.parent.relative_to(REPO_ROOT).parts)
+        for init in (REPO_ROOT / "common").rglob("__init__.py")
+    )
+    assert sorted(packages) == found, "pyproject's packages must list every package in common/"
+    assert {"common.cfd", "common.cyclone", "common.pinn"} <= set(found), "one package per lab"

@@ -1,8 +1,11 @@
-"""Keras surrogates for steady channel flow: fully connected, the Guo et al. CNN, residual U-Nets.
+"""What the CFD surrogate notebooks share: the Guo et al. CNN, its layers, training and timing.
 
-Every model maps an obstacle encoding of shape (H, W, 1), the binary mask or the signed distance
+A surrogate maps an obstacle encoding of shape (H, W, 1), the binary mask or the signed distance
 function (SDF), to the velocity (ux, uy) / u_max of shape (H, W, 2), and multiplies its output by
-the fluid mask recovered from the input, so the velocity inside the obstacle is exactly zero.
+the fluid mask recovered from the input (``masked_velocity``), so the velocity inside the obstacle
+is exactly zero. Notebook 02 teaches the Guo CNN and checks that its own code builds the same
+network as ``guo_cnn``, which notebooks 03 and 04 import; the models used by one notebook only
+(the fully connected networks of 02, the residual U-Nets of 03) are defined in that notebook.
 The code uses ``keras.ops`` only, so it runs on every Keras backend. Importing this module
 imports Keras; nothing else happens at import.
 """
@@ -89,27 +92,15 @@ def mirror_averaged(model: keras.Model) -> keras.Model:
     return keras.Model(geometry, outputs, name=f"{model.name}_mirror_averaged")
 
 
-def _masked_output(geometry, velocity, encoding: str):
+def masked_velocity(
+    geometry: keras.KerasTensor, velocity: keras.KerasTensor, encoding: str
+) -> keras.KerasTensor:
+    """The (H, W, 2) velocity times the fluid mask read off ``geometry``: zero in the obstacle."""
     # Under mixed precision every layer computes in float16 unless told otherwise: the output
     # layers are float32, so that the prediction and the loss are.
     velocity = layers.Activation("linear", dtype="float32")(velocity)
     mask = FluidMask(encoding, dtype="float32")(geometry)
     return layers.Multiply(name="masked_velocity", dtype="float32")([velocity, mask])
-
-
-def fully_connected(
-    grid: tuple[int, int], num_layers: int = 3, width: int = 256, encoding: str = "sdf"
-) -> keras.Model:
-    """A multilayer perceptron: the flattened geometry in, the flattened velocity field out."""
-    height, grid_width = grid
-    geometry = keras.Input((height, grid_width, 1), name="geometry")
-    hidden = layers.Flatten()(geometry)
-    for _ in range(num_layers - 1):
-        hidden = layers.Dense(width, activation="relu")(hidden)
-    flat = layers.Dense(height * grid_width * 2)(hidden)
-    velocity = layers.Reshape((height, grid_width, 2))(flat)
-    outputs = _masked_output(geometry, velocity, encoding)
-    return keras.Model(geometry, outputs, name=f"fc_{num_layers}_layers")
 
 
 def guo_cnn(
@@ -144,62 +135,8 @@ def guo_cnn(
             layers.Conv2DTranspose(1, 4, strides=2, padding="same", name=f"{name}_decoder")(decoded)
         )
     velocity = layers.Concatenate()(components)
-    outputs = _masked_output(geometry, velocity, encoding)
+    outputs = masked_velocity(geometry, velocity, encoding)
     return keras.Model(geometry, outputs, name="guo_cnn")
-
-
-def _residual_block(inputs, filters: int, gated: bool):
-    """x + F(x): two 3x3 convolutions; gated blocks multiply by a learned sigmoid gate."""
-    shortcut = inputs
-    if inputs.shape[-1] != filters:
-        shortcut = layers.Conv2D(filters, 1)(inputs)
-    hidden = layers.Conv2D(filters, 3, padding="same")(layers.Activation("elu")(inputs))
-    hidden = layers.Activation("elu")(hidden)
-    if gated:
-        values = layers.Conv2D(filters, 3, padding="same")(hidden)
-        gate = layers.Conv2D(filters, 3, padding="same", activation="sigmoid")(hidden)
-        hidden = layers.Multiply()([values, gate])
-    else:
-        hidden = layers.Conv2D(filters, 3, padding="same")(hidden)
-    return layers.Add()([shortcut, hidden])
-
-
-def residual_unet(
-    grid: tuple[int, int],
-    base_filters: int = 16,
-    levels: int = 3,
-    blocks_per_level: int = 1,
-    gated: bool = True,
-    encoding: str = "sdf",
-    coordinates: bool = False,
-) -> keras.Model:
-    """A U-Net of residual blocks (after Hennigh's steady-flow network), gated or not."""
-    height, width = grid
-    factor = 2**levels
-    if height % factor or width % factor:
-        raise ValueError(f"The grid {grid} must be divisible by {factor} for {levels} levels.")
-    geometry = keras.Input((height, width, 1), name="geometry")
-    features = CoordinateChannels()(geometry) if coordinates else geometry
-    hidden = layers.Conv2D(base_filters, 3, padding="same")(features)
-    skips = []
-    for level in range(levels):
-        filters = base_filters * 2**level
-        for _ in range(blocks_per_level):
-            hidden = _residual_block(hidden, filters, gated)
-        skips.append(hidden)
-        hidden = layers.Conv2D(2 * filters, 3, strides=2, padding="same")(hidden)
-    for _ in range(blocks_per_level):
-        hidden = _residual_block(hidden, base_filters * 2**levels, gated)
-    for level in reversed(range(levels)):
-        filters = base_filters * 2**level
-        hidden = layers.Conv2DTranspose(filters, 4, strides=2, padding="same")(hidden)
-        hidden = layers.Concatenate()([hidden, skips[level]])
-        for _ in range(blocks_per_level):
-            hidden = _residual_block(hidden, filters, gated)
-    velocity = layers.Conv2D(2, 3, padding="same")(layers.Activation("elu")(hidden))
-    outputs = _masked_output(geometry, velocity, encoding)
-    name = "gated_residual_unet" if gated else "residual_unet"
-    return keras.Model(geometry, outputs, name=name)
 
 
 def fit_surrogate(
@@ -293,6 +230,7 @@ class Speedup:
     surrogate_seconds: float  # best of three predictions after a warm-up
     solver_mlups: float
     resolve_difference: float  # largest relative L2 difference of re-solved and stored fields
+    mean_solver_steps: float  # time steps the solver took to the steady state, mean over flows
 
     @property
     def factor(self) -> float:
@@ -330,4 +268,5 @@ def measure_speedup(
         surrogate_seconds=inference_seconds(model, flows.inputs(encoding)),
         solver_mlups=solved.mlups,
         resolve_difference=float(flow_data.relative_l2_error(resolved, flows.targets()).max()),
+        mean_solver_steps=float(solved.steps.mean()),
     )

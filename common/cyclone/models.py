@@ -1,6 +1,8 @@
 """The lab's CNN (Pradhan et al. 2018, scaled to small images), its training and its scores.
 
-Notebook 03 teaches the network and prints this code; notebooks 04 and 05 reuse it unchanged.
+Notebook 03 writes the network out as ``build_cnn``, explains it and checks that it equals
+``pradhan_cnn`` (layers, parameters, predictions); notebooks 04 and 05 import it from here.
+A change to ``pradhan_cnn`` must be made in notebook 03 as well, or its check fails.
 The network has two heads on one trunk: an 8-class softmax (the intensity class) and a linear
 output (the wind in units of 100 kt), trained together.
 """
