@@ -152,73 +152,148 @@ def generate(
 
     ``step`` (one of ``lbm.STEPS``) defaults to the device's fastest for large batches and to the
     eager PyTorch step for small ones, where building a faster step costs more than it saves.
+    This is :func:`plan`, :func:`solve_part` of every sample and :func:`assemble`; a parallel run
+    gives each worker a part and assembles the same data set.
     """
-    made_by = dataset_recipe(
-        num_samples,
-        family=family,
-        seed=seed,
-        grid=grid,
-        reynolds=reynolds,
-        tolerance=tolerance,
-        max_steps=max_steps,
-        batch_size=batch_size,
-        step=step,
-        device=device,
+    options = {"family": family, "seed": seed, "grid": grid, "reynolds": reynolds}
+    options |= {"tolerance": tolerance, "max_steps": max_steps, "batch_size": batch_size}
+    generation = plan(num_samples, step=step, device=device, **options)
+    return assemble(generation, [solve_part(generation, range(num_samples), progress=progress)])
+
+
+@dataclass
+class GenerationPlan:
+    """What every worker of one data set agrees on: the recipe, the obstacles, the solver step."""
+
+    recipe: dict[str, Any]
+    options: dict[str, Any]  # generate's keyword arguments, step resolved
+    flow: lbm.ChannelFlow
+    obstacles: np.ndarray  # (N, H, W) bool, every sample of the data set
+
+
+@dataclass
+class SolvedPart:
+    """The converged flows of some samples of a plan, and what solving them took."""
+
+    indices: np.ndarray  # (n,) the samples' positions in the data set
+    ux: np.ndarray
+    uy: np.ndarray
+    steps: np.ndarray
+    residual: np.ndarray
+    converged: np.ndarray
+    seconds: float
+    lattice_updates: int
+    step: str  # the step that ran
+
+
+def plan(num_samples: int, **options: Any) -> GenerationPlan:
+    """The recipe, obstacles and solver step of a data set; ``options`` are :func:`generate`'s.
+
+    The step is chosen here, from the whole data set, so that workers solving parts of it run the
+    same step (and get the same rounding) as one process solving all of it.
+    """
+    recipe = dataset_recipe(num_samples, **options)
+    bound = _GENERATE.bind(num_samples, **options)
+    bound.apply_defaults()
+    resolved = {name: value for name, value in bound.arguments.items() if name != "num_samples"}
+    resolved.pop("progress")
+    grid = tuple(resolved["grid"])
+    if resolved["step"] is None:
+        large = min(resolved["batch_size"], num_samples) * grid[0] * grid[1] >= FAST_STEP_MIN_NODES
+        resolved["step"] = lbm.fast_step(resolved["device"]) if large else "eager"
+    obstacles = shapes.random_obstacles(
+        num_samples, *grid, family=resolved["family"], seed=resolved["seed"]
     )
-    flow = channel_for(grid, reynolds)
-    obstacles = shapes.random_obstacles(num_samples, *grid, family=family, seed=seed)
-    if step is None:
-        large = min(batch_size, num_samples) * grid[0] * grid[1] >= FAST_STEP_MIN_NODES
-        step = lbm.fast_step(device) if large else "eager"
+    return GenerationPlan(recipe, resolved, channel_for(grid, resolved["reynolds"]), obstacles)
+
+
+def solve_part(generation: GenerationPlan, indices: Any, progress: bool = True) -> SolvedPart:
+    """Solve the samples ``indices`` of a plan (each flow depends on its own obstacle only)."""
+    indices = np.asarray(indices, dtype=np.int64)
+    options = generation.options
     try:
         solution = lbm.solve_steady(
-            obstacles,
-            flow,
-            batch_size=batch_size,
-            tolerance=tolerance,
-            max_steps=max_steps,
-            step=step,
-            device=device,
+            generation.obstacles[indices],
+            generation.flow,
+            batch_size=options["batch_size"],
+            tolerance=options["tolerance"],
+            max_steps=options["max_steps"],
+            step=options["step"],
+            device=options["device"],
             progress=progress,
         )
     except lbm.SolverDivergedError as error:
-        samples = error.geometries
+        samples = [int(indices[position]) for position in error.geometries]
+        family, seed, num_samples = options["family"], options["seed"], len(generation.obstacles)
+        height, width = options["grid"]
         raise lbm.SolverDivergedError(
             f"{error} In this data set they are samples {samples} of the {family!r} family, "
-            f"seed {seed}, on the {grid[0]}x{grid[1]} grid: shapes.random_obstacles({num_samples}, "
-            f"{grid[0]}, {grid[1]}, family={family!r}, seed={seed})[{samples}] rebuilds them.",
+            f"seed {seed}, on the {height}x{width} grid: shapes.random_obstacles({num_samples}, "
+            f"{height}, {width}, family={family!r}, seed={seed})[{samples}] rebuilds them.",
             samples,
             error.steps,
         ) from None
-    metadata = {
-        "family": family,
-        "num_samples": num_samples,
-        "seed": seed,
-        "grid": list(grid),
-        "reynolds": reynolds,
-        "u_max": flow.u_max,
-        "reference_length": flow.reference_length,
-        "viscosity": flow.viscosity,
-        "tau": flow.tau,
-        "tolerance": tolerance,
-        "max_steps": max_steps,
-        "solver_version": lbm.SOLVER_VERSION,
-        "solver_seconds": solution.seconds,
-        "seconds_per_sample": solution.seconds / max(num_samples, 1),
-        "mlups": solution.mlups,
-        "batch_size": batch_size,
-        "step": solution.metadata["step"],
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "recipe": made_by,
-    }
-    return FlowDataset(
-        obstacles=obstacles,
-        sdf=shapes.signed_distance(with_walls(obstacles)),
+    return SolvedPart(
+        indices=indices,
         ux=solution.ux,
         uy=solution.uy,
         steps=solution.steps,
         residual=solution.residual,
         converged=solution.converged,
+        seconds=solution.seconds,
+        lattice_updates=solution.lattice_updates,
+        step=solution.metadata["step"],
+    )
+
+
+def assemble(generation: GenerationPlan, parts: list[SolvedPart]) -> FlowDataset:
+    """The data set of a plan from parts that together hold every sample exactly once.
+
+    With several parts (workers running side by side), the solver time is the slowest part's and
+    the MLUPS figure the sum of the parts' rates; ``metadata["workers"]`` says how many there were.
+    """
+    num_samples = len(generation.obstacles)
+    order = np.concatenate([part.indices for part in parts])
+    if np.sort(order).tolist() != list(range(num_samples)):
+        raise ValueError(f"the parts must hold each of the {num_samples} samples exactly once")
+    position = np.argsort(order)
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([getattr(part, name) for part in parts])[position]
+
+    options, flow = generation.options, generation.flow
+    seconds = max(part.seconds for part in parts)
+    mlups = sum(part.lattice_updates / part.seconds / 1e6 for part in parts if part.seconds > 0)
+    metadata = {
+        "family": options["family"],
+        "num_samples": num_samples,
+        "seed": options["seed"],
+        "grid": list(options["grid"]),
+        "reynolds": options["reynolds"],
+        "u_max": flow.u_max,
+        "reference_length": flow.reference_length,
+        "viscosity": flow.viscosity,
+        "tau": flow.tau,
+        "tolerance": options["tolerance"],
+        "max_steps": options["max_steps"],
+        "solver_version": lbm.SOLVER_VERSION,
+        "solver_seconds": seconds,
+        "seconds_per_sample": seconds / max(num_samples, 1),
+        "mlups": mlups,
+        "batch_size": options["batch_size"],
+        "step": parts[0].step,
+        "workers": len(parts),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "recipe": generation.recipe,
+    }
+    return FlowDataset(
+        obstacles=generation.obstacles,
+        sdf=shapes.signed_distance(with_walls(generation.obstacles)),
+        ux=joined("ux"),
+        uy=joined("uy"),
+        steps=joined("steps"),
+        residual=joined("residual"),
+        converged=joined("converged"),
         metadata=metadata,
     )
 
@@ -298,6 +373,11 @@ def cache_file(num_samples: int, **options: Any) -> Path:
     maintainer judges to matter). Files of the earlier naming scheme are not found, and left alone.
     """
     return _path_for(dataset_recipe(num_samples, **options))
+
+
+def cache_path(generation: GenerationPlan) -> Path:
+    """Where the data set of a plan is cached (the file :func:`load_flows` reads)."""
+    return _path_for(generation.recipe)
 
 
 def _path_for(made_by: dict[str, Any]) -> Path:
