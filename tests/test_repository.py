@@ -270,3 +270,14 @@ def test_every_package_under_common_is_installed():
     )
     assert sorted(packages) == found, "pyproject's packages must list every package in common/"
     assert {"common.cfd", "common.cyclone", "common.pinn"} <= set(found), "one package per lab"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_no_wrapped_markdown_line_starts_with_a_number_that_renders_as_a_list(path):
+    # "  2014." or "2012) ..." at the start of a wrapped line opens an ordered list item
+    for index, cell in enumerate(_cells(path)):
+        if cell["cell_type"] == "markdown":
+            for line in _source(cell).splitlines():
+                assert not re.match(r"^\s*\d{3,}[.)](\s|$)", line), (
+                    f"cell {index}: rewrap so that this line does not start with a number: {line!r}"
+                )
